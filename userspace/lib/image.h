@@ -1,0 +1,242 @@
+/* image.h — the snapshot format (docs/FORMAT.md): what a snapshot holds in
+ * memory, how it is written, and a reader that trusts nothing it reads.
+ * Records are fixed-size little-endian structs; strings live in a string
+ * table and are referred to by offset. */
+#ifndef SNAP_IMAGE_H
+#define SNAP_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct snap_ctx;
+
+#define SNAP_FORMAT_VERSION 1
+#define SNAP_META_MAGIC "SNAPMETA"
+#define SNAP_PAGES_MAGIC "SNAPPAGE"
+#define SNAP_META_FILE "meta"
+#define SNAP_PAGES_FILE "pages"
+#define SNAP_PAGE_SIZE 4096u
+#define SNAP_CHUNK_MAX_PAGES 64u /* 256 KiB: one fault decompresses one chunk */
+#define SNAP_NSIG 64
+#define SNAP_NRLIMITS 16
+#define SNAP_MAX_AUXV 64
+#define SNAP_REGS_WORDS 27 /* struct user_regs_struct on x86-64 */
+#define SNAP_XSTATE_MAX 16384
+
+/* Sanity bounds a reader enforces before allocating anything. */
+#define SNAP_MAX_RECORDS (1u << 24)
+#define SNAP_MAX_META_SIZE (1ull << 31)
+
+enum snap_section_type {
+	SNAP_SEC_PROCESS = 1,
+	SNAP_SEC_THREADS = 2,
+	SNAP_SEC_VMAS = 3,
+	SNAP_SEC_FILES = 4,
+	SNAP_SEC_FDS = 5,
+	SNAP_SEC_CHUNKS = 6,
+	SNAP_SEC_STRINGS = 7,
+	SNAP_SEC_BLOBS = 8,
+	SNAP_SEC_MAX = 8,
+};
+
+struct snap_meta_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;  /* sizeof(struct snap_meta_header) */
+	uint64_t file_size;    /* the whole meta file */
+	uint32_t section_count;
+	uint32_t flags;
+	uint8_t uuid[16];      /* also in the pages file: the two belong together */
+	uint32_t reserved[3];
+	uint32_t crc;          /* CRC-32C of this header (crc = 0) and the section table */
+};
+
+struct snap_section {
+	uint32_t type;
+	uint32_t record_size;
+	uint64_t offset;
+	uint64_t size;
+	uint32_t count;
+	uint32_t crc;          /* CRC-32C of [offset, offset + size) */
+};
+
+/* A string: offset into the string table; 0 is the empty string. */
+typedef uint32_t snap_str_t;
+
+struct snap_rec_process {
+	int32_t pid;
+	uint32_t personality;
+	uint32_t umask;
+	uint32_t flags;
+	snap_str_t cwd;
+	int32_t exe_file;           /* index into files, -1: none */
+	snap_str_t kernel_release;  /* uname -r at capture */
+	snap_str_t comm;
+	uint64_t capture_time_ns;   /* CLOCK_REALTIME */
+	/* mm fields, as PR_SET_MM_MAP takes them */
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint32_t auxv_count;        /* pairs in auxv[] */
+	uint32_t nr_threads;
+	uint64_t auxv[SNAP_MAX_AUXV * 2];
+	struct { uint64_t cur, max; } rlimits[SNAP_NRLIMITS];
+	struct { uint64_t handler, flags, restorer, mask; } sigactions[SNAP_NSIG]; /* [signo - 1] */
+	uint64_t xfeatures;         /* XCR0 the registers were saved under */
+	uint32_t xsave_size;        /* CPU's xsave area size at capture */
+	uint32_t reserved0;
+	uint64_t pages_size;        /* exact size of the pages file */
+	uint32_t pages_header_crc;
+	uint32_t reserved1;
+};
+
+struct snap_rec_thread {
+	int32_t tid;
+	uint32_t flags;
+	uint64_t regs[SNAP_REGS_WORDS];
+	uint64_t sigmask;
+	uint64_t altstack_sp, altstack_size;
+	uint32_t altstack_flags;
+	uint32_t rseq_len;
+	uint64_t rseq_ptr;
+	uint32_t rseq_sig;
+	uint32_t reserved0;
+	uint64_t robust_head, robust_len;
+	uint64_t clear_child_tid;
+	uint64_t xstate_off;        /* into the blob section */
+	uint32_t xstate_len;
+	uint32_t reserved1;
+	char comm[16];
+};
+
+enum snap_vma_kind {
+	SNAP_VMA_ANON = 1,   /* private anonymous: content in chunks */
+	SNAP_VMA_FILE = 2,   /* private file mapping: file + chunks for changed pages */
+	SNAP_VMA_VDSO = 3,   /* [vdso]: moved into place, not copied */
+	SNAP_VMA_VVAR = 4,   /* [vvar], [vvar_vclock]: moved with the vdso */
+};
+
+/* vma flags */
+#define SNAP_VMA_GROWSDOWN (1u << 0)
+#define SNAP_VMA_NORESERVE (1u << 1)
+#define SNAP_VMA_STACK (1u << 2)   /* [stack] */
+#define SNAP_VMA_HEAP (1u << 3)    /* [heap] */
+#define SNAP_VMA_LOCKED (1u << 4)
+
+struct snap_rec_vma {
+	uint64_t start, end;
+	uint64_t pgoff;             /* byte offset into the file */
+	uint32_t prot;              /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	uint32_t kind;              /* enum snap_vma_kind */
+	uint32_t flags;             /* SNAP_VMA_* */
+	int32_t file;               /* index into files, -1 */
+	snap_str_t name;            /* [vdso], [vvar], [stack], path... */
+	uint32_t reserved;
+};
+
+/* What a file looked like at capture; restore refuses a file that differs. */
+struct snap_rec_file {
+	snap_str_t path;
+	uint32_t mode;
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
+};
+
+enum snap_fd_kind {
+	SNAP_FD_FILE = 1,    /* regular file: reopened by path */
+	SNAP_FD_STDIO = 2,   /* fd 0-2 on a tty or pipe: bound to the restorer's own */
+	SNAP_FD_DEVICE = 3,  /* /dev/null, /dev/zero, /dev/urandom...: reopened by path */
+};
+
+#define SNAP_FD_CLOEXEC (1u << 0)
+#define SNAP_FD_CHECK_CONTENT (1u << 1) /* file was open read-only: size and mtime must match */
+
+struct snap_rec_fd {
+	int32_t fd;
+	uint32_t kind;
+	int32_t file;               /* index into files, -1 */
+	uint32_t open_flags;        /* O_* as in fdinfo, without O_CLOEXEC */
+	uint64_t pos;
+	uint32_t flags;             /* SNAP_FD_* */
+	int32_t same_as;            /* index of an earlier fd sharing this open file, -1 */
+};
+
+enum snap_chunk_encoding {
+	SNAP_CHUNK_RAW = 0,  /* page-aligned in the pages file, can be mapped */
+	SNAP_CHUNK_ZSTD = 1, /* one zstd frame */
+};
+
+struct snap_rec_chunk {
+	uint64_t vaddr;
+	uint32_t npages;
+	uint32_t encoding;
+	uint64_t offset;            /* into the pages file */
+	uint64_t stored_len;
+	/* CRC-32C of the pages file from the end of the previous chunk (or of
+	 * the header) to the end of this one: padding is covered too. */
+	uint32_t crc;
+	uint32_t reserved;
+};
+
+struct snap_pages_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint8_t uuid[16];
+	uint32_t reserved[7];
+	uint32_t crc;               /* of this header with crc = 0 */
+};
+
+/* A snapshot in memory: what capture fills and the writer writes, or what
+ * the reader produced after validating every field. */
+struct snap_image {
+	uint8_t uuid[16];
+	struct snap_rec_process process;
+	struct snap_rec_thread *threads;
+	uint32_t nr_threads;
+	struct snap_rec_vma *vmas;
+	uint32_t nr_vmas;
+	struct snap_rec_file *files;
+	uint32_t nr_files;
+	struct snap_rec_fd *fds;
+	uint32_t nr_fds;
+	struct snap_rec_chunk *chunks;
+	uint32_t nr_chunks;
+	char *strings;              /* starts with "\0" */
+	uint32_t strings_len;
+	uint8_t *blobs;
+	uint64_t blobs_len;
+	/* capacities for the builders */
+	uint32_t cap_threads, cap_vmas, cap_files, cap_fds, cap_chunks, cap_strings;
+	uint64_t cap_blobs;
+};
+
+/* ---- building (capture) ---- */
+void snap_image_init(struct snap_image *img);
+void snap_image_release(struct snap_image *img);
+int snap_image_add_string(struct snap_image *img, const char *s, snap_str_t *ret);
+int snap_image_add_blob(struct snap_image *img, const void *data, uint32_t len, uint64_t *ret_off);
+int snap_image_add_vma(struct snap_image *img, struct snap_rec_vma **ret);
+int snap_image_add_file(struct snap_image *img, struct snap_rec_file **ret, int32_t *ret_index);
+int snap_image_add_fd(struct snap_image *img, struct snap_rec_fd **ret);
+int snap_image_add_thread(struct snap_image *img, struct snap_rec_thread **ret);
+int snap_image_add_chunk(struct snap_image *img, struct snap_rec_chunk **ret);
+const char *snap_image_string(const struct snap_image *img, snap_str_t s);
+
+/* Serializes img (with its uuid and pages_size already set) into a meta
+ * file image; *ret_buf is malloc'ed. */
+int snap_image_encode(struct snap_image *img, void **ret_buf, size_t *ret_len);
+void snap_pages_header_init(struct snap_pages_header *h, const uint8_t uuid[16]);
+
+/* ---- reading (inspect, restore) ---- */
+/* Parses and validates a meta file image: magic, version, every CRC, every
+ * count, offset, index and address. On failure ctx says what is wrong. */
+int snap_image_decode(struct snap_ctx *ctx, const void *buf, size_t len, struct snap_image *ret_img);
+/* Reads DIR/meta and decodes it; checks the pages file's header and size
+ * (not the chunk contents: see snap_image_verify_pages). */
+int snap_image_load(struct snap_ctx *ctx, const char *dir, struct snap_image *ret_img);
+/* Reads the whole pages file and checks every chunk's CRC. */
+int snap_image_verify_pages(struct snap_ctx *ctx, const char *dir, const struct snap_image *img);
+
+#endif
