@@ -28,6 +28,19 @@
 #ifndef _UFFDIO_POISON
 #define _UFFDIO_POISON (0x08) /* 6.6 */
 #endif
+#ifndef UFFDIO_MOVE
+/* UFFDIO_MOVE (Linux 6.8): moves pages from src to dst without copying. */
+struct uffdio_move {
+	__u64 dst;
+	__u64 src;
+	__u64 len;
+#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
+#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((__u64)1 << 1)
+	__u64 mode;
+	__s64 move; /* bytes moved, or -errno */
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
 
 /* PAGEMAP_SCAN ioctl on /proc/PID/pagemap (Linux 6.7). */
 #ifndef PAGEMAP_SCAN
@@ -83,6 +96,28 @@ struct snap_ptrace_rseq_configuration {
 	__u32 flags;
 	__u32 pad;
 };
+
+/* lsm_list_modules (Linux 6.8) and the LSM ids of <linux/lsm.h> (6.8). */
+#ifndef __NR_lsm_list_modules
+#define __NR_lsm_list_modules 461 /* x86_64 */
+#endif
+#ifndef LSM_ID_UNDEF
+#define LSM_ID_UNDEF 0
+#define LSM_ID_CAPABILITY 100
+#define LSM_ID_SELINUX 101
+#define LSM_ID_SMACK 102
+#define LSM_ID_TOMOYO 103
+#define LSM_ID_APPARMOR 104
+#define LSM_ID_YAMA 105
+#define LSM_ID_LOADPIN 106
+#define LSM_ID_SAFESETID 107
+#define LSM_ID_LOCKDOWN 108
+#define LSM_ID_BPF 109
+#define LSM_ID_LANDLOCK 110
+#define LSM_ID_IMA 111 /* 6.9 */
+#define LSM_ID_EVM 112 /* 6.9 */
+#define LSM_ID_IPE 113 /* 6.12 */
+#endif
 
 /* prctl PR_SET_MM_MAP (3.18) is in Debian's headers; MAP_FIXED_NOREPLACE (4.17) too. */
 
