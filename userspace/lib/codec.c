@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "codec.h"
 #include "image.h"

@@ -547,8 +547,8 @@ int snap_image_load(struct snap_ctx *ctx, const char *dir, struct snap_image *re
 {
 	struct snap_pages_header ph, tmp;
 	struct stat st;
-	void *buf;
-	size_t len;
+	void *buf = NULL;
+	size_t len = 0;
 	int dirfd, fd, r;
 
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

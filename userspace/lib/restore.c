@@ -1,0 +1,421 @@
+/* restore.c — snap_restore(): validate everything, then create the
+ * process, supervise its rebuilding, and load its registers. A restore
+ * that cannot succeed is refused before any of the saved program runs. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "snap_features.h"
+#include "freeze.h"
+#include "image.h"
+#include "inject.h"
+#include "maps.h"
+#include "restore.h"
+#include "restorer/restorer.h"
+#include "sys.h"
+
+static const char *const step_names[RESTORER_STEP_COUNT] = {
+	[RESTORER_STEP_RSEQ_UNREGISTER] = "dropping the restorer's rseq",
+	[RESTORER_STEP_UNMAP] = "unmapping the restorer's memory",
+	[RESTORER_STEP_MOVE_SPECIAL] = "moving the vDSO",
+	[RESTORER_STEP_MOVE_VMA] = "moving memory into place",
+	[RESTORER_STEP_UNMAP_PREMAP] = "unmapping the premap area",
+	[RESTORER_STEP_MM_MAP] = "setting mm fields (prctl PR_SET_MM_MAP)",
+	[RESTORER_STEP_SIGACTION] = "setting a signal handler",
+	[RESTORER_STEP_SIGALTSTACK] = "setting the signal stack",
+	[RESTORER_STEP_RSEQ_REGISTER] = "registering rseq",
+	[RESTORER_STEP_ROBUST_LIST] = "setting the robust futex list",
+};
+
+/* ---- validation ---- */
+
+static int check_files(struct snap_ctx *ctx, const struct snap_image *img)
+{
+	bool *content = calloc(img->nr_files + 1, sizeof(bool));
+
+	if (!content)
+		return snap_err(ctx, -ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < img->nr_vmas; i++)
+		if (img->vmas[i].file >= 0)
+			content[img->vmas[i].file] = true;
+	for (uint32_t i = 0; i < img->nr_fds; i++)
+		if (img->fds[i].file >= 0 && (img->fds[i].flags & SNAP_FD_CHECK_CONTENT))
+			content[img->fds[i].file] = true;
+	if (img->process.exe_file >= 0)
+		content[img->process.exe_file] = true;
+
+	for (uint32_t i = 0; i < img->nr_files; i++) {
+		const struct snap_rec_file *f = &img->files[i];
+		const char *path = snap_image_string(img, f->path);
+		struct stat st;
+		int64_t mtime;
+
+		if (stat(path, &st) < 0) {
+			int e = errno;
+			free(content);
+			return snap_err(ctx, -e, "%s: %s; the snapshot needs this file as it was at capture", path,
+					strerror(e));
+		}
+		if (S_ISCHR(f->mode))
+			continue; /* /dev/null and friends: any instance will do */
+		mtime = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+		if (st.st_ino != f->ino || (content[i] && ((uint64_t)st.st_size != f->size || mtime != f->mtime_ns))) {
+			free(content);
+			return snap_err(ctx, -ESTALE,
+					"%s changed since the snapshot was taken (inode %llu, size %llu then; inode %llu, size %llu now); restore needs the same file: capture again",
+					path, (unsigned long long)f->ino, (unsigned long long)f->size,
+					(unsigned long long)st.st_ino, (unsigned long long)st.st_size);
+		}
+	}
+	free(content);
+	return 0;
+}
+
+/* Our own vDSO and vvar pages are what the child will carry: they must be
+ * the same pages, same sizes and same relative layout as the snapshot's. */
+static int check_vdso(struct snap_ctx *ctx, const struct snap_image *img)
+{
+	struct snap_map *maps;
+	size_t n;
+	int64_t delta = 0;
+	bool have_delta = false;
+	unsigned found = 0, saved = 0;
+	int r;
+
+	r = snap_maps_read(0, "/proc/self/maps", &maps, &n);
+	if (r < 0)
+		return snap_err(ctx, r, "cannot read /proc/self/maps");
+	for (uint32_t k = 0; k < img->nr_vmas; k++)
+		if (img->vmas[k].kind == SNAP_VMA_VDSO || img->vmas[k].kind == SNAP_VMA_VVAR)
+			saved++;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct snap_map *m = &maps[i];
+		if (strcmp(m->path, "[vdso]") && strncmp(m->path, "[vvar", 5))
+			continue;
+		const struct snap_rec_vma *t = NULL;
+		for (uint32_t k = 0; k < img->nr_vmas; k++)
+			if (!strcmp(snap_image_string(img, img->vmas[k].name), m->path))
+				t = &img->vmas[k];
+		if (!t || t->end - t->start != m->end - m->start ||
+		    (have_delta && (int64_t)(t->start - m->start) != delta))
+			r = snap_err(ctx, -EXDEV,
+				     "this kernel's %s differs from the snapshot's: it was taken on another kernel (%s), which is not supported",
+				     m->path, snap_image_string(img, img->process.kernel_release));
+		delta = (int64_t)(t ? t->start - m->start : 0);
+		have_delta = true;
+		found++;
+	}
+	free(maps);
+	if (r == 0 && found != saved)
+		r = snap_err(ctx, -EXDEV, "the snapshot has %u vDSO/vvar mappings, this kernel %u: restore on the kernel it was taken on",
+			     saved, found);
+	return r;
+}
+
+static int validate(struct snap_ctx *ctx, const char *dir, const struct snap_image *img)
+{
+	struct utsname uts;
+	const char *release = snap_image_string(img, img->process.kernel_release);
+	uint64_t xcr0 = snap_cpu_xcr0();
+	int r;
+
+	uname(&uts);
+	if (strcmp(uts.release, release))
+		return snap_err(ctx, -EXDEV, "the snapshot was taken on kernel %s, this is %s: restore it on the kernel it was taken on",
+				release, uts.release);
+	if ((img->process.xfeatures & ~xcr0) != 0)
+		return snap_err(ctx, -EXDEV,
+				"the snapshot's registers use CPU state features %#llx this CPU lacks (it has %#llx): restore it on the same kind of CPU",
+				(unsigned long long)img->process.xfeatures, (unsigned long long)xcr0);
+	if (img->nr_threads != 1)
+		return snap_err(ctx, -EOPNOTSUPP, "the snapshot has %u threads; this snapctl restores one", img->nr_threads);
+	if ((r = check_vdso(ctx, img)) < 0 || (r = check_files(ctx, img)) < 0)
+		return r;
+	return snap_image_verify_pages(ctx, dir, img);
+}
+
+/* ---- creating the process ---- */
+
+static pid_t spawn(pid_t want, bool *ret_same)
+{
+	struct clone_args args = { .exit_signal = SIGCHLD };
+	pid_t tid = want;
+	long r;
+
+	args.set_tid = (uint64_t)(uintptr_t)&tid;
+	args.set_tid_size = 1;
+	r = sys_clone3(&args, sizeof(args));
+	if (r >= 0) {
+		*ret_same = true;
+		return (pid_t)r;
+	}
+	*ret_same = false;
+	args.set_tid = 0;
+	args.set_tid_size = 0;
+	return (pid_t)sys_clone3(&args, sizeof(args));
+}
+
+/* Reads the child's report pipe to its end. */
+static size_t read_report(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+static int child_failed(struct snap_ctx *ctx, int report_fd, int status)
+{
+	char buf[2048];
+	size_t n = read_report(report_fd, buf, sizeof(buf) - 1);
+
+	buf[n] = '\0';
+	if (n > 1 && buf[0] == RESTORE_MSG_ERROR)
+		return snap_err(ctx, -EIO, "%s; no process was started", buf + 1);
+	for (size_t off = 0; off < n; off++) {
+		struct restorer_failure f;
+		if (buf[off] != RESTORE_MSG_BLOB || n - off < 1 + sizeof(struct restore_msg_blob) + sizeof(f))
+			continue;
+		memcpy(&f, buf + off + 1 + sizeof(struct restore_msg_blob), sizeof(f));
+		if (f.magic == RESTORER_FAILURE_MAGIC && f.step < RESTORER_STEP_COUNT && step_names[f.step])
+			return snap_err(ctx, (int)f.err, "the restorer failed %s (address %#llx): %s; no process was started",
+					step_names[f.step], (unsigned long long)f.addr, strerror((int)-f.err));
+	}
+	if (WIFSIGNALED(status))
+		return snap_err(ctx, -EIO, "the restoring process was killed by signal %d before the saved program ran",
+				WTERMSIG(status));
+	return snap_err(ctx, -EIO, "the restoring process exited with status %d before the saved program ran",
+			WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* The child stopped at the blob's final trap: unmap the blob from inside
+ * it, load the saved registers, let it go. */
+static int finish(struct snap_ctx *ctx, pid_t pid, const struct snap_image *img, const struct restore_msg_blob *blob)
+{
+	const struct snap_rec_thread *t = &img->threads[0];
+	struct snap_inject inj;
+	uint64_t vdso_start = 0, vdso_end = 0;
+	struct iovec iov;
+	int ok, r;
+	long ret;
+
+	for (uint32_t i = 0; i < img->nr_vmas; i++)
+		if (img->vmas[i].kind == SNAP_VMA_VDSO) {
+			vdso_start = img->vmas[i].start;
+			vdso_end = img->vmas[i].end;
+		}
+	r = snap_inject_begin(ctx, pid, vdso_start, vdso_end, &inj);
+	if (r < 0)
+		return r;
+	ret = snap_inject_syscall(&inj, SYS_munmap, blob->start, blob->len, 0, 0, &ok);
+	snap_inject_close(&inj);
+	if (!ok || ret < 0)
+		return snap_err(ctx, (int)ret, "cannot unmap the restorer from the new process: %s", strerror((int)-ret));
+
+	iov = (struct iovec){ (void *)t->regs, sizeof(t->regs) };
+	r = sys_ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+	if (r < 0)
+		return snap_err(ctx, r, "cannot load the saved registers: %s", strerror(-r));
+	if (t->xstate_len) {
+		iov = (struct iovec){ img->blobs + t->xstate_off, t->xstate_len };
+		r = sys_ptrace(PTRACE_SETREGSET, pid, (void *)NT_X86_XSTATE, &iov);
+		if (r < 0)
+			return snap_err(ctx, r, "cannot load the saved FPU/xstate: %s", strerror(-r));
+	}
+	uint64_t mask = t->sigmask;
+	r = sys_ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(mask), &mask);
+	if (r < 0)
+		return snap_err(ctx, r, "cannot set the signal mask: %s", strerror(-r));
+	for (int i = 0; i < SNAP_NRLIMITS; i++) {
+		struct rlimit rl = { img->process.rlimits[i].cur, img->process.rlimits[i].max };
+		if (prlimit(pid, (enum __rlimit_resource)i, &rl, NULL) < 0)
+			snap_log(ctx, SNAP_LOG_WARN, "resource limit %d (%llu/%llu) could not be restored: %s", i,
+				 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	return 0;
+}
+
+static int write_pidfile(struct snap_ctx *ctx, const char *path, pid_t pid)
+{
+	char tmp[PATH_MAX], buf[32];
+	int fd, len;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return snap_err(ctx, -errno, "%s: %s", tmp, strerror(errno));
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	if (write(fd, buf, (size_t)len) != len || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return snap_err(ctx, -e, "writing the pid file %s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restore_opts *opts,
+		 struct snap_restore_result *ret_result)
+{
+	struct snap_restore_opts defaults = { 0 };
+	struct snap_restore_result res = { 0 };
+	struct restore_msg_blob blob = { 0 };
+	struct snap_image img;
+	int report[2] = { -1, -1 }, go[2] = { -1, -1 }, pages_fd = -1, status, r;
+	uint64_t t0 = snap_now_ns();
+	char path[PATH_MAX];
+	bool same = false;
+	pid_t pid = -1;
+
+	if (!opts)
+		opts = &defaults;
+	ctx->error[0] = '\0';
+	r = snap_image_load(ctx, dir, &img);
+	if (r < 0)
+		return r;
+	r = validate(ctx, dir, &img);
+	if (r < 0)
+		goto out;
+	res.saved_pid = img.process.pid;
+	res.validate_ns = snap_now_ns() - t0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_PAGES_FILE);
+	pages_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pages_fd < 0 || pipe2(report, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
+		r = snap_err(ctx, -errno, "cannot prepare the restore: %s", strerror(errno));
+		goto out;
+	}
+	fflush(NULL);
+	pid = spawn(img.process.pid, &same);
+	if (pid < 0) {
+		r = snap_err(ctx, pid, "cannot create a process: %s", strerror(-pid));
+		goto out;
+	}
+	if (pid == 0) {
+		char c;
+		close(report[0]);
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);
+		close(go[0]);
+		snap_restore_child(&img, dir, report[1], pages_fd);
+		_exit(127);
+	}
+	close(report[1]);
+	report[1] = -1;
+	close(go[0]);
+	go[0] = -1;
+	res.pid = pid;
+	res.same_pid = same;
+
+	r = sys_ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_EXITKILL);
+	if (r < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+		r = snap_err(ctx, r, "cannot supervise the new process: %s", strerror(-r));
+		goto out;
+	}
+	if (write(go[1], "g", 1) != 1) {
+		r = snap_err(ctx, -errno, "cannot start the new process");
+		goto kill_child;
+	}
+	close(go[1]);
+	go[1] = -1;
+
+	/* Until the blob's trap, the child runs none of the saved program. */
+	for (;;) {
+		r = snap_ptrace_wait(pid, &status);
+		if (r == -ESRCH) {
+			r = child_failed(ctx, report[0], status);
+			pid = -1;
+			goto out;
+		}
+		if (r < 0) {
+			r = snap_err(ctx, r, "waiting for the new process: %s", strerror(-r));
+			goto kill_child;
+		}
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0)
+			break;
+		int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
+		sys_ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
+	}
+	{
+		char buf[1 + sizeof(blob)];
+		if (read_report(report[0], buf, sizeof(buf)) != sizeof(buf) || buf[0] != RESTORE_MSG_BLOB) {
+			r = snap_err(ctx, -EIO, "the new process did not report its restorer");
+			goto kill_child;
+		}
+		memcpy(&blob, buf + 1, sizeof(blob));
+	}
+	r = finish(ctx, pid, &img, &blob);
+	if (r < 0)
+		goto kill_child;
+	res.bytes_loaded = blob.bytes_loaded;
+	res.create_ns = snap_now_ns() - t0 - res.validate_ns;
+	if (opts->pidfile) {
+		r = write_pidfile(ctx, opts->pidfile, pid);
+		if (r < 0)
+			goto kill_child;
+	}
+	r = sys_ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	if (r < 0) {
+		snap_err(ctx, r, "cannot let the new process run: %s", strerror(-r));
+		goto kill_child;
+	}
+	res.total_ns = snap_now_ns() - t0;
+	if (!same)
+		snap_log(ctx, SNAP_LOG_WARN, "pid %d is taken; the process was restored as pid %d", (int)img.process.pid,
+			 (int)pid);
+	if (ret_result)
+		*ret_result = res;
+
+	if (!opts->detach) {
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (ret_result)
+			*ret_result = res;
+	}
+	r = 0;
+	goto out;
+
+kill_child:
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, __WALL);
+	if (opts->pidfile)
+		unlink(opts->pidfile);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (report[i] >= 0)
+			close(report[i]);
+		if (go[i] >= 0)
+			close(go[i]);
+	}
+	if (pages_fd >= 0)
+		close(pages_fd);
+	snap_image_release(&img);
+	return r;
+}

@@ -1,0 +1,420 @@
+/* restore_child.c — the restore child: premaps the saved memory in a hole
+ * free in both layouts, fills it, rebuilds fds and process attributes,
+ * then hands over to the restorer blob. Runs in a fresh child only; on any
+ * failure it reports one line to the parent and exits, having run none of
+ * the saved program. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/rseq.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "image.h"
+#include "maps.h"
+#include "restore.h"
+#include "restorer/restorer.h"
+
+#define PAGE SNAP_PAGE_SIZE
+#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((uint64_t)(a) - 1))
+#define TASK_TOP 0x7ffffffff000ull
+#define BLOB_STACK (64u << 10)
+
+struct child {
+	const struct snap_image *img;
+	int report_fd;
+	struct snap_map *cur;   /* our own layout */
+	size_t nr_cur;
+};
+
+static __attribute__((noreturn, format(printf, 2, 3))) void die(struct child *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	msg[0] = RESTORE_MSG_ERROR;
+	va_start(ap, fmt);
+	vsnprintf(msg + 1, sizeof(msg) - 1, fmt, ap);
+	va_end(ap);
+	if (write(c->report_fd, msg, strlen(msg) + 1) < 0) {
+		/* nothing more to say */
+	}
+	_exit(127);
+}
+
+struct interval {
+	uint64_t start, end;
+};
+
+static int cmp_interval(const void *a, const void *b)
+{
+	const struct interval *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Highest hole of `size` bytes, 2 MiB clear on each side, that neither
+ * our layout nor the saved one uses. 0 when there is none. */
+static uint64_t find_hole(struct child *c, uint64_t size)
+{
+	const uint64_t margin = 1ull << 21, low = 1ull << 32;
+	size_t n = c->nr_cur + c->img->nr_vmas, k = 0;
+	struct interval *iv = malloc((n + 1) * sizeof(*iv));
+	uint64_t found = 0;
+
+	if (!iv)
+		return 0;
+	for (size_t i = 0; i < c->nr_cur; i++)
+		if (c->cur[i].end <= TASK_TOP)
+			iv[k++] = (struct interval){ c->cur[i].start, c->cur[i].end };
+	for (uint32_t i = 0; i < c->img->nr_vmas; i++)
+		iv[k++] = (struct interval){ c->img->vmas[i].start, c->img->vmas[i].end };
+	iv[k++] = (struct interval){ TASK_TOP, TASK_TOP };
+	qsort(iv, k, sizeof(*iv), cmp_interval);
+	/* Gaps lie between the end of everything so far and the next start. */
+	uint64_t covered = low;
+	for (size_t i = 0; i < k; i++) {
+		if (iv[i].start > covered && iv[i].start - covered >= size + 2 * margin) {
+			uint64_t cand = (iv[i].start - margin - size) & ~(margin - 1);
+			if (cand >= covered + margin)
+				found = cand; /* keep going: the highest hole wins */
+		}
+		if (iv[i].end > covered)
+			covered = iv[i].end;
+	}
+	free(iv);
+	return found;
+}
+
+static bool is_special(const struct snap_map *m)
+{
+	return !strcmp(m->path, "[vdso]") || !strncmp(m->path, "[vvar", 5);
+}
+
+static void fill_vma(struct child *c, struct snap_codec *codec, const uint8_t *pages, uint64_t pages_size,
+		     const struct snap_rec_vma *v, uint8_t *dst, uint32_t *chunk_index, uint64_t *loaded)
+{
+	const struct snap_image *img = c->img;
+	uint32_t i = *chunk_index;
+
+	while (i < img->nr_chunks && img->chunks[i].vaddr < v->end) {
+		const struct snap_rec_chunk *ch = &img->chunks[i];
+		uint64_t len = (uint64_t)ch->npages * PAGE;
+		uint8_t *to = dst + (ch->vaddr - v->start);
+
+		if (ch->offset + ch->stored_len > pages_size)
+			die(c, "chunk %u lies outside the pages file", i);
+		if (ch->encoding == SNAP_CHUNK_RAW)
+			memcpy(to, pages + ch->offset, len);
+		else if (snap_codec_decompress(codec, pages + ch->offset, ch->stored_len, to, len) < 0)
+			die(c, "chunk %u (memory at %#llx) does not decompress: the snapshot is corrupt", i,
+			    (unsigned long long)ch->vaddr);
+		*loaded += len;
+		i++;
+	}
+	*chunk_index = i;
+}
+
+static void *premap_vma(struct child *c, const struct snap_rec_vma *v, uint64_t at)
+{
+	uint64_t len = v->end - v->start;
+	void *p;
+
+	if (v->kind == SNAP_VMA_ANON) {
+		int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+		if (v->flags & SNAP_VMA_NORESERVE)
+			flags |= MAP_NORESERVE;
+		if (v->flags & SNAP_VMA_GROWSDOWN)
+			flags |= MAP_GROWSDOWN;
+		p = mmap((void *)at, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	} else {
+		const char *path = snap_image_string(c->img, c->img->files[v->file].path);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die(c, "%s: %s (it backs memory at %#llx)", path, strerror(errno), (unsigned long long)v->start);
+		p = mmap((void *)at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)v->pgoff);
+		close(fd);
+	}
+	if (p == MAP_FAILED)
+		die(c, "cannot map %#llx-%#llx (%s): %s", (unsigned long long)v->start, (unsigned long long)v->end,
+		    snap_image_string(c->img, v->name), strerror(errno));
+	return p;
+}
+
+static int reopen_fd(struct child *c, const struct snap_rec_fd *f)
+{
+	const char *path = snap_image_string(c->img, c->img->files[f->file].path);
+	int flags = (int)(f->open_flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC));
+	int fd = open(path, flags | O_CLOEXEC);
+
+	if (fd < 0)
+		die(c, "fd %d: cannot open %s again: %s", f->fd, path, strerror(errno));
+	if (f->kind == SNAP_FD_FILE && f->pos && lseek(fd, (off_t)f->pos, SEEK_SET) < 0)
+		die(c, "fd %d: cannot seek %s to %llu: %s", f->fd, path, (unsigned long long)f->pos, strerror(errno));
+	return fd;
+}
+
+static void place_fd(struct child *c, int fd, const struct snap_rec_fd *f)
+{
+	int flags = (f->flags & SNAP_FD_CLOEXEC) ? O_CLOEXEC : 0;
+
+	if (fd == f->fd) {
+		if (fcntl(fd, F_SETFD, flags ? FD_CLOEXEC : 0) < 0)
+			die(c, "fd %d: %s", f->fd, strerror(errno));
+		return;
+	}
+	if (dup3(fd, f->fd, flags) < 0)
+		die(c, "cannot put fd %d in place: %s", f->fd, strerror(errno));
+	close(fd);
+}
+
+/* Moves a helper fd above every fd the process will have. */
+static int lift_fd(struct child *c, int fd, int min)
+{
+	int n = fcntl(fd, F_DUPFD_CLOEXEC, min);
+
+	if (n < 0)
+		die(c, "cannot move an internal fd above %d: %s (raise the open file limit)", min, strerror(errno));
+	close(fd);
+	return n;
+}
+
+static void rebuild_fds(struct child *c, int *exe_fd)
+{
+	const struct snap_image *img = c->img;
+	int max_fd = 2, keep_stdio[3] = { 0, 0, 0 };
+
+	for (uint32_t i = 0; i < img->nr_fds; i++) {
+		if (img->fds[i].fd > max_fd)
+			max_fd = img->fds[i].fd;
+		if (img->fds[i].kind == SNAP_FD_STDIO)
+			keep_stdio[img->fds[i].fd] = 1;
+	}
+	c->report_fd = lift_fd(c, c->report_fd, max_fd + 1);
+	if (*exe_fd >= 0)
+		*exe_fd = lift_fd(c, *exe_fd, max_fd + 1);
+
+	/* Close everything else: only the saved fds and our two remain. */
+	for (int fd = 0; fd < 3; fd++)
+		if (!keep_stdio[fd])
+			close(fd);
+	int lo = c->report_fd < *exe_fd || *exe_fd < 0 ? c->report_fd : *exe_fd;
+	int hi = c->report_fd > *exe_fd ? c->report_fd : *exe_fd;
+	close_range(3, (unsigned)lo - 1, 0);
+	if (hi != lo)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0u, 0);
+
+	for (uint32_t i = 0; i < img->nr_fds; i++) {
+		const struct snap_rec_fd *f = &img->fds[i];
+		int fd;
+
+		if (f->kind == SNAP_FD_STDIO) {
+			if (fcntl(f->fd, F_SETFD, (f->flags & SNAP_FD_CLOEXEC) ? FD_CLOEXEC : 0) < 0)
+				die(c, "fd %d: the restoring command has no fd %d to give it (keep stdin/stdout/stderr open)",
+				    f->fd, f->fd);
+			continue;
+		}
+		if (f->same_as >= 0) {
+			fd = fcntl(img->fds[f->same_as].fd, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				die(c, "fd %d: cannot share fd %d: %s", f->fd, img->fds[f->same_as].fd, strerror(errno));
+		} else {
+			fd = reopen_fd(c, f);
+		}
+		place_fd(c, fd, f);
+	}
+}
+
+void snap_restore_child(const struct snap_image *img, const char *dir, int report_fd, int pages_fd)
+{
+	struct child c = { .img = img, .report_fd = report_fd };
+	const struct snap_rec_process *p = &img->process;
+	size_t blob_len = (size_t)(_binary_restorer_bin_end - _binary_restorer_bin_start);
+	uint64_t premap_size = 0, park_size = 0, args_size, blob_size, total, base, at, loaded = 0;
+	struct restorer_args *args;
+	struct restorer_move *moves;
+	struct snap_codec *codec;
+	uint32_t nr_moves = 0, chunk = 0;
+	uint8_t *pages;
+	int exe_fd = -1, r;
+
+	(void)dir;
+	r = snap_maps_read(0, "/proc/self/maps", &c.cur, &c.nr_cur);
+	if (r < 0)
+		die(&c, "cannot read /proc/self/maps: %s", strerror(-r));
+
+	for (uint32_t i = 0; i < img->nr_vmas; i++) {
+		const struct snap_rec_vma *v = &img->vmas[i];
+		if (v->kind == SNAP_VMA_ANON || v->kind == SNAP_VMA_FILE) {
+			premap_size += v->end - v->start + PAGE;
+			nr_moves++;
+		}
+	}
+	for (size_t i = 0; i < c.nr_cur; i++)
+		if (is_special(&c.cur[i]))
+			park_size += c.cur[i].end - c.cur[i].start;
+	args_size = ALIGN_UP(sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves), PAGE);
+	blob_size = ALIGN_UP(blob_len, PAGE);
+	total = premap_size + park_size + blob_size + args_size + BLOB_STACK;
+
+	base = find_hole(&c, total);
+	if (!base)
+		die(&c, "no room in the address space for %llu bytes of restore area",
+		    (unsigned long long)total);
+	if (mmap((void *)base, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1,
+		 0) == MAP_FAILED)
+		die(&c, "cannot reserve the restore area at %#llx: %s", (unsigned long long)base, strerror(errno));
+
+	uint8_t *blob = (uint8_t *)(base + premap_size + park_size);
+	args = (struct restorer_args *)(blob + blob_size);
+	if (mmap(args, args_size + BLOB_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+		 0) == MAP_FAILED)
+		die(&c, "cannot map the restorer's arguments: %s", strerror(errno));
+	moves = (struct restorer_move *)((char *)args + sizeof(*args));
+	args->moves_off = sizeof(*args);
+
+	/* Memory: premap every mapping and fill it from the chunks. */
+	pages = mmap(NULL, p->pages_size, PROT_READ, MAP_PRIVATE, pages_fd, 0);
+	if (pages == MAP_FAILED)
+		die(&c, "cannot map the pages file: %s", strerror(errno));
+	r = snap_codec_new(&codec);
+	if (r < 0)
+		die(&c, "cannot set up zstd");
+	at = base;
+	for (uint32_t i = 0; i < img->nr_vmas; i++) {
+		const struct snap_rec_vma *v = &img->vmas[i];
+		if (v->kind != SNAP_VMA_ANON && v->kind != SNAP_VMA_FILE)
+			continue;
+		uint8_t *dst = premap_vma(&c, v, at);
+		fill_vma(&c, codec, pages, p->pages_size, v, dst, &chunk, &loaded);
+		if (mprotect(dst, v->end - v->start, (int)v->prot) < 0)
+			die(&c, "cannot protect %#llx: %s", (unsigned long long)v->start, strerror(errno));
+		moves[args->nr_moves++] = (struct restorer_move){ at, v->start, v->end - v->start };
+		at += v->end - v->start + PAGE;
+	}
+	snap_codec_free(codec);
+	munmap(pages, p->pages_size);
+	close(pages_fd);
+	args->premap = (struct restorer_range){ base, premap_size + park_size };
+	args->park = base + premap_size;
+
+	/* vDSO and vvar: same names, same sizes, moved to the saved places. */
+	for (size_t i = 0; i < c.nr_cur; i++) {
+		const struct snap_map *m = &c.cur[i];
+		const struct snap_rec_vma *t = NULL;
+		if (!is_special(m))
+			continue;
+		for (uint32_t k = 0; k < img->nr_vmas; k++)
+			if (!strcmp(snap_image_string(img, img->vmas[k].name), m->path))
+				t = &img->vmas[k];
+		if (!t || t->end - t->start != m->end - m->start || args->nr_special == RESTORER_MAX_SPECIAL)
+			die(&c, "this kernel's %s does not match the snapshot's (a different kernel?)", m->path);
+		args->special[args->nr_special++] = (struct restorer_move){ m->start, t->start, m->end - m->start };
+	}
+
+	/* Everything of ours outside the restore area and vDSO/vvar goes. */
+	{
+		struct interval keep[RESTORER_MAX_SPECIAL + 1];
+		size_t nk = 0;
+		uint64_t cursor = 0;
+		keep[nk++] = (struct interval){ base, base + total };
+		for (uint32_t i = 0; i < args->nr_special; i++)
+			keep[nk++] = (struct interval){ args->special[i].from, args->special[i].from + args->special[i].len };
+		qsort(keep, nk, sizeof(keep[0]), cmp_interval);
+		for (size_t i = 0; i < nk; i++) {
+			if (keep[i].start > cursor)
+				args->unmap[args->nr_unmap++] = (struct restorer_range){ cursor, keep[i].start - cursor };
+			cursor = keep[i].end;
+		}
+		if (cursor < TASK_TOP)
+			args->unmap[args->nr_unmap++] = (struct restorer_range){ cursor, TASK_TOP - cursor };
+	}
+
+	/* Process attributes that are safe to set from here. */
+	umask((mode_t)p->umask);
+	if (chdir(snap_image_string(img, p->cwd)) < 0)
+		die(&c, "cannot enter the working directory %s: %s", snap_image_string(img, p->cwd), strerror(errno));
+	if (personality(p->personality) < 0)
+		die(&c, "cannot set personality %#x: %s", p->personality, strerror(errno));
+	prctl(PR_SET_NAME, img->threads[0].comm, 0, 0, 0);
+
+	if (p->exe_file >= 0) {
+		const char *exe = snap_image_string(img, img->files[p->exe_file].path);
+		exe_fd = open(exe, O_RDONLY | O_CLOEXEC);
+		if (exe_fd < 0)
+			die(&c, "%s: %s", exe, strerror(errno));
+	}
+	rebuild_fds(&c, &exe_fd);
+
+	/* The blob's arguments: mm fields, signals, thread registrations. */
+	args->mm = (struct prctl_mm_map){
+		.start_code = p->start_code, .end_code = p->end_code, .start_data = p->start_data,
+		.end_data = p->end_data, .start_brk = p->start_brk, .brk = p->brk, .start_stack = p->start_stack,
+		.arg_start = p->arg_start, .arg_end = p->arg_end, .env_start = p->env_start, .env_end = p->env_end,
+		.auxv_size = p->auxv_count * 16, .exe_fd = (uint32_t)exe_fd,
+	};
+	memcpy(args->auxv, p->auxv, (size_t)p->auxv_count * 16);
+	for (int sig = 1; sig <= SNAP_NSIG; sig++) {
+		if (sig == 9 || sig == 19)
+			continue;
+		args->sigactions[sig - 1].handler = p->sigactions[sig - 1].handler;
+		args->sigactions[sig - 1].flags = p->sigactions[sig - 1].flags;
+		args->sigactions[sig - 1].restorer = p->sigactions[sig - 1].restorer;
+		args->sigactions[sig - 1].mask = p->sigactions[sig - 1].mask;
+		args->sigaction_set |= 1ull << (sig - 1);
+	}
+	const struct snap_rec_thread *t = &img->threads[0];
+	if (!(t->altstack_flags & 2 /* SS_DISABLE */)) {
+		args->altstack_set = 1;
+		args->altstack_sp = t->altstack_sp;
+		args->altstack_size = t->altstack_size;
+		args->altstack_flags = (int32_t)t->altstack_flags;
+	}
+	args->rseq_ptr = t->rseq_ptr;
+	args->rseq_len = t->rseq_len;
+	args->rseq_sig = t->rseq_sig;
+	args->robust_head = t->robust_head;
+	args->robust_len = t->robust_len;
+	args->clear_child_tid = t->clear_child_tid;
+	if (__rseq_size) {
+		args->self_rseq_ptr = (uint64_t)(uintptr_t)((char *)__builtin_thread_pointer() + __rseq_offset);
+		args->self_rseq_len = __rseq_size < 32 ? 32 : __rseq_size;
+		args->self_rseq_sig = 0x53053053; /* RSEQ_SIG on x86 */
+	}
+	args->exe_fd = exe_fd;
+	args->err_fd = c.report_fd;
+
+	/* The blob itself. */
+	if (mmap(blob, blob_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		die(&c, "cannot map the restorer: %s", strerror(errno));
+	memcpy(blob, _binary_restorer_bin_start, blob_len);
+	if (mprotect(blob, blob_size, PROT_READ | PROT_EXEC) < 0)
+		die(&c, "cannot make the restorer executable: %s", strerror(errno));
+
+	struct {
+		char type;
+		struct restore_msg_blob b;
+	} __attribute__((packed)) msg = { RESTORE_MSG_BLOB, { (uint64_t)(uintptr_t)blob,
+							     blob_size + args_size + BLOB_STACK, loaded } };
+	if (write(c.report_fd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		_exit(127);
+	free(c.cur);
+
+	uint64_t sp = (uint64_t)(uintptr_t)args + args_size + BLOB_STACK - 8;
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "jmp *%1\n\t"
+			 :
+			 : "r"(sp), "r"(blob), "D"(args)
+			 : "memory");
+	__builtin_unreachable();
+}
