@@ -548,7 +548,7 @@ static int read_lsm_list(struct snap_features *f)
 	if (n < 0)
 		return n;
 	list[0] = 0;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && len + 1 < cap; i++) {
 		const char *name = NULL;
 		char unknown[32];
 
@@ -559,7 +559,7 @@ static int read_lsm_list(struct snap_features *f)
 			snprintf(unknown, sizeof(unknown), "id%llu", (unsigned long long)ids[i]);
 			name = unknown;
 		}
-		len += (size_t)snprintf(list + len, len < cap ? cap - len : 0, "%s%s", i ? "," : "", name);
+		len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", name);
 	}
 	f->bpf.lsm_list_from = "lsm_list_modules";
 	return 0;
