@@ -91,7 +91,7 @@ roundtrip() {
 		return
 	fi
 	# shellcheck disable=SC2086
-	if ! "$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" $CAPTURE_ARGS >"$dir/capture.out" 2>"$dir/capture.err"; then
+	if ! "$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" ${CAPTURE_ARGS:-} >"$dir/capture.out" 2>"$dir/capture.err"; then
 		kill -9 "$PROG_PID" 2>/dev/null
 		reap_prog
 		not_ok "$name: capture failed" "$dir/capture.err"

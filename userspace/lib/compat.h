@@ -85,10 +85,8 @@ struct pm_scan_arg {
 #define CLONE_ARGS_SIZE_VER2 88
 #endif
 
-/* ptrace (5.13). */
-#ifndef PTRACE_GET_RSEQ_CONFIGURATION
-#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
-#endif
+/* ptrace (5.13): the request is in Debian's <sys/ptrace.h> (an enum, so it
+ * cannot be #ifndef-guarded here); its result struct is not everywhere. */
 struct snap_ptrace_rseq_configuration {
 	__u64 rseq_abi_pointer;
 	__u32 rseq_abi_size;
