@@ -10,7 +10,7 @@
 
 /* Fixed so output is identical everywhere; small enough that memory stays
  * bounded (each worker holds about two jobs' worth of buffers). */
-#define ZSTD_JOB_SIZE (2u << 20)
+#define ZSTD_JOB_SIZE (1u << 20)
 /* More workers than this add memory, not speed, on the disks weights live on. */
 #define ZSTD_MAX_WORKERS 8
 

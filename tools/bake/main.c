@@ -104,9 +104,8 @@ static int fail(const struct options *o, int code, const char *fmt, ...)
 			print_json(doc);
 		json_free(doc);
 	} else {
-		fprintf(stderr, "snapbake: %s\n", msg);
-		if (code == 2)
-			fputs("run 'snapbake --help' for usage\n", stderr);
+		/* One line, usage errors included: scripts grep it, people read it. */
+		fprintf(stderr, "snapbake: %s%s\n", msg, code == 2 ? " (see snapbake --help)" : "");
 	}
 	return code;
 }
