@@ -8,6 +8,8 @@
 #include "codec.h"
 #include "image.h"
 
+#define SAMPLE 16384
+
 struct snap_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
@@ -48,6 +50,14 @@ int snap_codec_compress(struct snap_codec *codec, const void *src, size_t len, v
 
 	if (dst_cap < limit)
 		return -EINVAL;
+	/* Model weights and other dense floats barely compress (1.1x at
+	 * ~300 MB/s): a 16 KiB sample that saves less than 1/16 sends the
+	 * chunk raw, at memory speed, without compressing the rest. */
+	if (len >= 4 * SAMPLE) {
+		n = ZSTD_compress2(codec->cctx, dst, SAMPLE - SAMPLE / 16, src, SAMPLE);
+		if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall)
+			return SNAP_CHUNK_RAW;
+	}
 	/* A destination of `limit` bytes makes zstd give up early on data that
 	 * would not pay for itself: dstSize_tooSmall means "store raw". */
 	n = ZSTD_compress2(codec->cctx, dst, limit, src, len);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,6 @@ struct dumper {
 	pid_t pid;
 	int pagemap_fd, mem_fd;
 	struct snap_image *img;
-	struct snap_codec *codec;
 	struct out out;
 	struct snap_memory_stats stats;
 	/* pages waiting to be read: runs of neighbouring pages */
@@ -50,6 +50,40 @@ struct dumper {
 	int nremote;
 	size_t staged;      /* bytes */
 	const struct snap_rec_vma *vma;
+	/* chunks of the staged batch, compressed by every worker in parallel */
+	struct job *jobs;
+	uint32_t nr_jobs;
+	uint8_t *compressed;        /* job output at the same offset as its input */
+	struct workers *workers;
+};
+
+struct job {
+	const uint8_t *src;
+	uint64_t vaddr;
+	uint32_t npages;
+	int encoding;               /* SNAP_CHUNK_* or -errno */
+	size_t stored;
+};
+
+/* Compression runs on every CPU (the capture is CPU-bound: zstd is the
+ * slowest stage); jobs are taken from a shared counter. */
+#define MAX_WORKERS 8
+
+struct workers {
+	pthread_mutex_t lock;
+	pthread_cond_t wake, done;
+	pthread_t threads[MAX_WORKERS];
+	struct snap_codec *codecs[MAX_WORKERS + 1];
+	int nthreads;
+	uint64_t generation;        /* bumped per batch */
+	int busy;                   /* threads still working on this batch */
+	bool stop;
+	struct dumper *d;
+	uint32_t next;              /* next job index, taken atomically */
+	struct worker_arg {
+		struct workers *w;
+		int index;
+	} args[MAX_WORKERS];
 };
 
 static int io_error(struct dumper *d, int r)
@@ -88,35 +122,124 @@ static bool page_is_zero(const uint8_t *p)
 	return acc == 0;
 }
 
-static int emit_chunk(struct dumper *d, uint64_t vaddr, const uint8_t *src, uint32_t npages)
+static void compress_jobs(struct dumper *d, struct snap_codec *codec)
+{
+	struct workers *w = d->workers;
+
+	for (;;) {
+		uint32_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		if (i >= d->nr_jobs)
+			break;
+		struct job *j = &d->jobs[i];
+		size_t len = (size_t)j->npages * SNAP_PAGE_SIZE;
+		uint8_t *out = d->compressed + (j->src - d->staging);
+		j->encoding = snap_codec_compress(codec, j->src, len, out, len, &j->stored);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker_arg *a = arg;
+	struct workers *w = a->w;
+	int self = a->index;
+	uint64_t seen = 0;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->stop && w->generation == seen)
+			pthread_cond_wait(&w->wake, &w->lock);
+		if (w->stop)
+			break;
+		seen = w->generation;
+		pthread_mutex_unlock(&w->lock);
+		compress_jobs(w->d, w->codecs[self]);
+		pthread_mutex_lock(&w->lock);
+		if (--w->busy == 0)
+			pthread_cond_signal(&w->done);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static void workers_stop(struct workers *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	for (int i = 0; i <= MAX_WORKERS; i++)
+		snap_codec_free(w->codecs[i]);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->done);
+	free(w);
+}
+
+/* One worker per CPU besides the calling thread, which works too. */
+static int workers_start(struct dumper *d)
+{
+	struct workers *w = calloc(1, sizeof(*w));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int want = cpus > 1 ? (int)(cpus - 1) : 0, r;
+
+	if (!w)
+		return -ENOMEM;
+	if (want > MAX_WORKERS)
+		want = MAX_WORKERS;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	pthread_cond_init(&w->done, NULL);
+	w->d = d;
+	d->workers = w;
+	r = snap_codec_new(&w->codecs[MAX_WORKERS]);
+	for (int i = 0; i < want && r == 0; i++)
+		r = snap_codec_new(&w->codecs[i]);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < want; i++) {
+		w->args[i] = (struct worker_arg){ w, i };
+		if (pthread_create(&w->threads[i], NULL, worker_main, &w->args[i]) != 0)
+			break; /* fewer workers: still correct */
+		w->nthreads = i + 1;
+	}
+	return 0;
+}
+
+static int emit_job(struct dumper *d, const struct job *j)
 {
 	struct out *o = &d->out;
 	struct snap_rec_chunk *c;
-	size_t len = (size_t)npages * SNAP_PAGE_SIZE, stored, pad = 0;
-	int enc, r;
+	size_t len = (size_t)j->npages * SNAP_PAGE_SIZE, stored = j->stored, pad = 0;
+	int r;
 
+	if (j->encoding < 0)
+		return snap_err(d->ctx, j->encoding, "zstd failed to compress memory at %#llx",
+				(unsigned long long)j->vaddr);
 	if (SNAP_IO_BUFFER_SIZE - o->fill < len + SNAP_PAGE_SIZE) {
 		r = out_flush(d);
 		if (r < 0)
 			return r;
 	}
 	uint8_t *start = o->buf + o->fill;
-	enc = snap_codec_compress(d->codec, src, len, start, SNAP_IO_BUFFER_SIZE - o->fill, &stored);
-	if (enc < 0)
-		return snap_err(d->ctx, enc, "zstd failed to compress memory at %#llx", (unsigned long long)vaddr);
-	if (enc == SNAP_CHUNK_RAW) {
+	if (j->encoding == SNAP_CHUNK_RAW) {
 		/* Raw chunks sit page-aligned in the file so they can be mapped. */
 		pad = (size_t)(-(o->base + o->fill) & (SNAP_PAGE_SIZE - 1));
 		memset(start, 0, pad);
-		memcpy(start + pad, src, len);
+		memcpy(start + pad, j->src, len);
 		stored = len;
+	} else {
+		memcpy(start, d->compressed + (j->src - d->staging), stored);
 	}
 	r = snap_image_add_chunk(d->img, &c);
 	if (r < 0)
 		return snap_err(d->ctx, r, "out of memory for the chunk index");
-	c->vaddr = vaddr;
-	c->npages = npages;
-	c->encoding = (uint32_t)enc;
+	c->vaddr = j->vaddr;
+	c->npages = j->npages;
+	c->encoding = (uint32_t)j->encoding;
 	c->offset = o->base + o->fill + pad;
 	c->stored_len = stored;
 	c->crc = snap_crc32c(0, start, pad + stored);
@@ -125,6 +248,37 @@ static int emit_chunk(struct dumper *d, uint64_t vaddr, const uint8_t *src, uint
 	d->stats.bytes_memory += len;
 	d->stats.bytes_stored += stored;
 	return 0;
+}
+
+static void add_job(struct dumper *d, uint64_t vaddr, const uint8_t *src, uint32_t npages)
+{
+	d->jobs[d->nr_jobs++] = (struct job){ .src = src, .vaddr = vaddr, .npages = npages };
+}
+
+/* Compresses the batch's jobs on every worker and this thread, then writes
+ * them out in address order. */
+static int run_jobs(struct dumper *d)
+{
+	struct workers *w = d->workers;
+	int r = 0;
+
+	if (d->nr_jobs == 0)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	w->next = 0;
+	w->busy = w->nthreads;
+	w->generation++;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	compress_jobs(d, w->codecs[MAX_WORKERS]);
+	pthread_mutex_lock(&w->lock);
+	while (w->busy > 0)
+		pthread_cond_wait(&w->done, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	for (uint32_t i = 0; i < d->nr_jobs && r == 0; i++)
+		r = emit_job(d, &d->jobs[i]);
+	d->nr_jobs = 0;
+	return r;
 }
 
 /* Cuts the staged runs into chunks: neighbouring non-zero pages, at most
@@ -156,9 +310,7 @@ static int process_staged(struct dumper *d)
 				continue;
 			}
 			if (run) {
-				r = emit_chunk(d, run_addr, run_src, run);
-				if (r < 0)
-					return r;
+				add_job(d, run_addr, run_src, run);
 				run = 0;
 			}
 			if (keep) {
@@ -169,9 +321,10 @@ static int process_staged(struct dumper *d)
 		}
 		p += d->remote[i].iov_len;
 	}
+	r = run_jobs(d);
 	d->nremote = 0;
 	d->staged = 0;
-	return 0;
+	return r;
 }
 
 static int read_staged(struct dumper *d)
@@ -299,9 +452,16 @@ int snap_memory_dump(struct snap_ctx *ctx, pid_t pid, struct snap_image *img, co
 		r = snap_err(ctx, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = snap_codec_new(&d.codec);
+	d.jobs = malloc((STAGING_BYTES / SNAP_PAGE_SIZE) * sizeof(*d.jobs));
+	d.compressed = mmap(NULL, STAGING_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!d.jobs || d.compressed == MAP_FAILED) {
+		d.compressed = NULL;
+		r = snap_err(ctx, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = workers_start(&d);
 	if (r < 0) {
-		snap_err(ctx, r, "cannot set up zstd");
+		snap_err(ctx, r, "cannot set up zstd workers");
 		goto out;
 	}
 	d.out.ops = io_ops;
@@ -340,7 +500,10 @@ close_io:
 		*ret_stats = d.stats;
 	}
 out:
-	snap_codec_free(d.codec);
+	workers_stop(d.workers);
+	free(d.jobs);
+	if (d.compressed)
+		munmap(d.compressed, STAGING_BYTES);
 	if (d.staging)
 		munmap(d.staging, STAGING_BYTES);
 	if (d.pagemap_fd >= 0)
