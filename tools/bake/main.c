@@ -245,8 +245,8 @@ static int parse_options(struct options *o, int argc, char **argv)
 				return fail(o, 2, "--compress %s: want zstd, gzip or none", optarg);
 			break;
 		case OPT_LEVEL:
-			if (parse_number(optarg, 0, 22, &v) < 0)
-				return fail(o, 2, "--level %s: want a number", optarg);
+			if (parse_number(optarg, 0, 1000, &v) < 0)
+				return fail(o, 2, "--level %s: want a number (zstd 1-19, gzip 1-9)", optarg);
 			o->level = (int)v;
 			break;
 		case OPT_THREADS:

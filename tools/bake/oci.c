@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,7 +274,12 @@ static int read_blob_json(struct oci_layout *layout, const char *digest, uint64_
 		return bake_fail_why(err, -EINVAL, "%s: %s blob %s does not match its descriptor (size or digest); "
 				     "the image is damaged", layout->path, what, digest);
 	}
-	r = parse_document(data, len, what, ret, err);
+	{
+		char label[PATH_MAX + 128];
+
+		snprintf(label, sizeof(label), "%s: %s %s", layout->path, what, digest);
+		r = parse_document(data, len, label, ret, err);
+	}
 	free(data);
 	return r;
 }
@@ -361,8 +367,13 @@ int oci_image_load(struct oci_layout *layout, const char *tag, struct oci_image 
 		r = bake_fail(err, r, "%s/index.json", layout->path);
 		goto fail;
 	}
-	if ((r = parse_document(data, len, "index.json", &img->index, err)) < 0)
-		goto fail;
+	{
+		char label[PATH_MAX + 16];
+
+		snprintf(label, sizeof(label), "%s/index.json", layout->path);
+		if ((r = parse_document(data, len, label, &img->index, err)) < 0)
+			goto fail;
+	}
 	manifests = json_object_get_type(img->index, "manifests", JSON_ARRAY);
 	if (!manifests) {
 		r = bake_fail_why(err, -EINVAL, "%s/index.json: no manifests list", layout->path);
