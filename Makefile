@@ -86,6 +86,7 @@ $(B)/tests/progs/%-static: tests/integration/progs/%.c tests/integration/progs/p
 engine: $(B)/snapctl $(UNIT_BIN) $(PROG_BIN)
 
 -include tools/bake/bake.mk
+-include tests/fuzz/fuzz.mk
 
 check:
 	./scripts/check
