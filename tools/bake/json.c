@@ -234,6 +234,35 @@ int json_object_get_u64(const struct json *obj, const char *key, uint64_t *ret_n
 	return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
 /* ---- parser ------------------------------------------------------------ */
 
 static void skip_space(struct parser *ps)
@@ -306,8 +335,16 @@ static int parse_string(struct parser *ps, char **ret)
 	for (;;) {
 		const char *run = ps->p;
 
-		while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && (unsigned char)*ps->p >= 0x20)
-			ps->p++;
+		while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && (unsigned char)*ps->p >= 0x20) {
+			/* JSON text is UTF-8: anything else would reach our own output. */
+			size_t n = utf8_sequence((const unsigned char *)ps->p, (size_t)(ps->end - ps->p));
+
+			if (!n) {
+				r = -EINVAL;
+				goto fail;
+			}
+			ps->p += n;
+		}
 		if (ps->p > run && (r = json_buf_append(&out, run, (size_t)(ps->p - run))) < 0)
 			goto fail;
 		if (ps->p >= ps->end || (unsigned char)*ps->p < 0x20) {
@@ -585,8 +622,13 @@ static int dump_string(const char *s, struct json_buf *out)
 	for (const char *run = s; r >= 0; s++) {
 		unsigned char c = (unsigned char)*s;
 		char esc[8];
+		size_t n = c >= 0x80 ? utf8_sequence((const unsigned char *)s, strnlen(s, 4)) : 1;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (n > 1) {
+			s += n - 1;
+			continue;
+		}
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
 			continue;
 		if ((r = json_buf_append(out, run, (size_t)(s - run))) < 0)
 			return r;
@@ -598,7 +640,11 @@ static int dump_string(const char *s, struct json_buf *out)
 		case '\n': strcpy(esc, "\\n"); break;
 		case '\t': strcpy(esc, "\\t"); break;
 		case '\r': strcpy(esc, "\\r"); break;
-		default: snprintf(esc, sizeof(esc), "\\u%04x", c); break;
+		default:
+			/* Control characters escaped; bytes that are not UTF-8
+			 * (host file names can be anything) become U+FFFD. */
+			snprintf(esc, sizeof(esc), c >= 0x80 ? "\\ufffd" : "\\u%04x", c);
+			break;
 		}
 		r = buf_puts(out, esc);
 		run = s + 1;
