@@ -7,7 +7,7 @@ BAKE_LIBS := -lcrypto -lz -lzstd -lpthread
 # snapbake shares no code with the engine: keep the engine's include folder
 # off its path, so an engine header can never shadow a system one here.
 BAKE_CFLAGS := $(filter-out -Iuserspace/lib,$(CFLAGS))
-$(BAKE_OBJ) $(B)/tests/bake/gen-weights: CFLAGS := $(BAKE_CFLAGS)
+$(BAKE_OBJ) $(B)/tests/bake/gen-weights $(B)/tests/bake/test_bake: CFLAGS := $(BAKE_CFLAGS)
 
 $(B)/snapbake: $(BAKE_OBJ)
 	$(CC) $(LDFLAGS) $^ $(BAKE_LIBS) -o $@
@@ -17,7 +17,12 @@ $(B)/tests/bake/gen-weights: tests/bake/gen-weights.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(LDFLAGS) -lm -o $@
 
-all: $(B)/snapbake $(B)/tests/bake/gen-weights
+# Unit tests of the modules (cmocka), everything but main.o.
+$(B)/tests/bake/test_bake: tests/bake/test_bake.c $(filter-out %/main.o,$(BAKE_OBJ))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(LDFLAGS) $(BAKE_LIBS) -lcmocka -o $@
+
+all: $(B)/snapbake $(B)/tests/bake/gen-weights $(B)/tests/bake/test_bake
 
 .PHONY: snapbake
 snapbake: $(B)/snapbake
