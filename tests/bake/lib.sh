@@ -2,9 +2,9 @@
 # TAP output, image checksums, a private registry on 127.0.0.1, tar checks.
 # shellcheck shell=bash
 
-BAKE_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 test_n=0
-test_failed=0
+# Read by the suite that sources this file.
+export test_failed=0
 
 # run_test NAME FUNCTION: runs FUNCTION in a subshell with its output kept
 # aside; prints "ok"/"not ok", and the output as TAP comments on failure.
@@ -75,9 +75,9 @@ skopeo_policy() {
 # Starts Debian's docker-registry on a free 127.0.0.1 port; sets REGISTRY
 # (host:port) and REGISTRY_PID. Stopped by registry_stop (and the EXIT trap).
 registry_start() {
-	local dir="$WORK/registry" port i
+	local dir="$WORK/registry" port
 	mkdir -p "$dir/data"
-	for i in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 20000))
 		ss -ltn 2>/dev/null | grep -q ":$port " && continue
 		cat >"$dir/config.yml" <<-EOF
