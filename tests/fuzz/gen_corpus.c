@@ -237,6 +237,7 @@ static void too_many_auxv(struct snap_image *img) { img->process.auxv_count = SN
 static void mapping_kind_unknown(struct snap_image *img) { img->vmas[VMA_GUARD].kind = 7; }
 static void anon_mapping_with_file(struct snap_image *img) { img->vmas[VMA_HEAP].file = 0; }
 static void chunk_too_many_pages(struct snap_image *img) { img->chunks[CHUNK_STACK].npages = SNAP_CHUNK_MAX_PAGES + 1; }
+static void thread_name_unterminated(struct snap_image *img) { memset(img->threads[0].comm, 'x', 16); }
 
 /* nr_threads is filled by the writer: patch it after encoding. */
 static void thread_count_mismatch(const char *dir, const uint8_t *good, size_t len)
@@ -393,6 +394,7 @@ int main(int argc, char **argv)
 		{ "too-many-auxv", too_many_auxv },
 		{ "mapping-kind-unknown", mapping_kind_unknown },
 		{ "anon-mapping-with-file", anon_mapping_with_file },
+		{ "thread-name-unterminated", thread_name_unterminated },
 	};
 	struct snap_image img;
 	uint8_t *good;

@@ -1051,6 +1051,13 @@ static void bad_tid(uint8_t *buf, const struct sample *s)
 	PATCH_THREAD(buf, tid, = -1);
 }
 
+static void thread_name_unterminated(uint8_t *buf, const struct sample *s)
+{
+	/* Sixteen letters and no NUL: printing it would read past the record. */
+	for (int i = 0; i < 16; i++)
+		PATCH_THREAD(buf, comm[i], = 'x');
+}
+
 /* One semantic case alone, with CRCs valid: refused, saying why. */
 static void test_semantic(void **state)
 {
@@ -1330,6 +1337,7 @@ int main(void)
 		SEMANTIC_TEST(too_many_auxv, "auxv"),
 		SEMANTIC_TEST(bad_pid, "pid 0"),
 		SEMANTIC_TEST(bad_tid, "tid -1"),
+		SEMANTIC_TEST(thread_name_unterminated, "thread 0's name is not terminated"),
 		SAMPLE_TEST(test_semantic_limits_accepted),
 		SAMPLE_TEST(test_pages_file),
 		SAMPLE_TEST(test_pages_of_another_snapshot),

@@ -72,6 +72,7 @@ static const struct {
 	{ "anon-mapping-with-file", -EUCLEAN, "refers to file 0" },
 	{ "thread-count-mismatch", -EUCLEAN, "2 threads but 1" },
 	{ "no-threads", -EUCLEAN, "0 threads" },
+	{ "thread-name-unterminated", -EUCLEAN, "thread 0's name is not terminated" },
 };
 
 #define NR_EXPECTED (sizeof(expected) / sizeof(expected[0]))

@@ -300,6 +300,8 @@ static int check_threads(struct snap_ctx *ctx, const struct snap_image *img)
 		const struct snap_rec_thread *t = &img->threads[i];
 		if (t->tid <= 0)
 			return BAD("thread %u has tid %d", i, t->tid);
+		if (!memchr(t->comm, '\0', sizeof(t->comm)))
+			return BAD("thread %u's name is not terminated", i);
 		if (t->xstate_len > SNAP_XSTATE_MAX || t->xstate_off > img->blobs_len ||
 		    t->xstate_len > img->blobs_len - t->xstate_off)
 			return BAD("thread %u's FPU state lies outside the blob section", i);
