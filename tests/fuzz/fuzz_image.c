@@ -44,6 +44,7 @@ static void use_image(const struct snap_image *img)
 	CHECK(img->nr_threads == p->nr_threads && img->nr_threads > 0);
 	for (uint32_t i = 0; i < img->nr_threads; i++) {
 		const struct snap_rec_thread *t = &img->threads[i];
+		sink += strlen(t->comm); /* as inspect prints it */
 		for (uint32_t k = 0; k < t->xstate_len; k++)
 			sink += img->blobs[t->xstate_off + k];
 	}
