@@ -13,7 +13,7 @@ for variant in "" -static; do
 	for io in uring sync; do
 		CAPTURE_ARGS="--io $io" roundtrip "mem_pattern$variant 64 MiB ($io)" "mem_pattern$variant" 64
 	done
-	for prog in protections filemap heap files signals clock; do
+	for prog in protections filemap heap files signals clock threads; do
 		roundtrip "$prog$variant" "$prog$variant"
 	done
 done
@@ -98,6 +98,25 @@ newpid_test() {
 	fi
 }
 newpid_test
+
+# A threaded snapshot whose pid is taken: refused, nothing started.
+threaded_pid_taken_test() {
+	local dir="$WORK/tpid" pid rc=0
+	start_prog "$dir" threads || { not_ok "threaded, pid taken: not ready"; return; }
+	pid=$PROG_PID
+	"$SNAPCTL" capture --leave-running --pid "$pid" --out "$dir/snap" >/dev/null 2>"$dir/capture.err" ||
+		{ kill -9 "$pid"; reap_prog; not_ok "threaded, pid taken: capture" "$dir/capture.err"; return; }
+	echo go | "$SNAPCTL" restore "$dir/snap" >"$dir/restore.out" 2>"$dir/restore.err" || rc=$?
+	release_prog
+	reap_prog || true
+	if [ $rc -ne 0 ] && grep -q "pid $pid is taken; a process with threads" "$dir/restore.err" &&
+		[ "$(grep -c '^ok' "$dir/prog.out")" -eq 1 ]; then
+		ok "threaded snapshot under a taken pid: refused ($(head -c 120 "$dir/restore.err"))"
+	else
+		not_ok "threaded snapshot under a taken pid (rc $rc)" "$dir/restore.err"
+	fi
+}
+threaded_pid_taken_test
 
 # ---- bad input ------------------------------------------------------------
 # A snapshot to damage, made once.

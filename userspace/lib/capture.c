@@ -69,13 +69,14 @@ static int fsync_path(const char *path)
 }
 
 /* Reads everything but memory contents while the target is frozen. */
-static int read_process(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
+static int read_process(struct snap_ctx *ctx, const struct snap_freeze *fr, struct snap_image *img)
 {
 	struct snap_map *maps = NULL;
 	struct snap_inject inj;
 	uint64_t vdso_start = 0, vdso_end = 0;
+	pid_t pid = fr->pid;
 	size_t n = 0;
-	int r, r2;
+	int r = 0, r2;
 
 	r = snap_maps_read(pid, NULL, &maps, &n);
 	if (r < 0)
@@ -93,14 +94,20 @@ static int read_process(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
 	if (r < 0)
 		return r;
 
-	r = snap_inject_begin(ctx, pid, vdso_start, vdso_end, &inj);
-	if (r < 0)
-		return r;
-	r = snap_proc_read_state(ctx, pid, &inj, img);
-	/* Registers and scratch memory go back before memory is copied. */
-	r2 = snap_inject_end(&inj);
-	if (r == 0 && r2 < 0)
-		r = snap_err(ctx, r2, "cannot restore the registers of process %d: %s", (int)pid, strerror(-r2));
+	/* Each thread: its registers, then what it can tell from inside. */
+	for (int i = 0; i < fr->nr_threads && r == 0; i++) {
+		pid_t tid = fr->tids[i];
+		r = snap_inject_begin(ctx, tid, vdso_start, vdso_end, &inj);
+		if (r < 0)
+			return r;
+		r = snap_proc_read_thread(ctx, pid, tid, &inj, img);
+		if (r == 0 && i == 0)
+			r = snap_proc_read_state(ctx, pid, &inj, img);
+		/* Registers and scratch memory go back before memory is copied. */
+		r2 = snap_inject_end(&inj);
+		if (r == 0 && r2 < 0)
+			r = snap_err(ctx, r2, "cannot restore the registers of thread %d: %s", (int)tid, strerror(-r2));
+	}
 	return r;
 }
 
@@ -155,7 +162,7 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 	r = snap_freeze(ctx, pid, &fr);
 	if (r < 0)
 		return r;
-	r = read_process(ctx, pid, &img);
+	r = read_process(ctx, &fr, &img);
 	if (r < 0)
 		goto fail;
 

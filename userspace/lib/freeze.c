@@ -1,9 +1,11 @@
-/* freeze.c — freezes a target with PTRACE_SEIZE + PTRACE_INTERRUPT.
- * Never leaves the target stopped: every error path detaches first. */
+/* freeze.c — freezes every thread of a target with PTRACE_SEIZE +
+ * PTRACE_INTERRUPT. Never leaves the target stopped: every error path
+ * detaches the threads it stopped. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -21,12 +23,12 @@ uint64_t snap_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int snap_ptrace_wait(pid_t pid, int *ret_status)
+int snap_ptrace_wait(pid_t tid, int *ret_status)
 {
 	int status;
 
 	for (;;) {
-		pid_t r = waitpid(pid, &status, __WALL);
+		pid_t r = waitpid(tid, &status, __WALL);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -40,7 +42,8 @@ int snap_ptrace_wait(pid_t pid, int *ret_status)
 	return status;
 }
 
-static int count_threads(pid_t pid)
+/* Lists /proc/PID/task into tids (at most max); returns the count. */
+static int list_threads(pid_t pid, pid_t *tids, int max)
 {
 	char path[64];
 	struct dirent *de;
@@ -51,89 +54,154 @@ static int count_threads(pid_t pid)
 	d = opendir(path);
 	if (!d)
 		return -errno;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == max) {
+			closedir(d);
+			return -E2BIG;
+		}
+		tids[n++] = atoi(de->d_name);
+	}
 	closedir(d);
 	return n;
+}
+
+/* Stops one thread; a signal on its way is delivered first. */
+static int stop_thread(pid_t tid)
+{
+	int r, status;
+
+	r = sys_ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD);
+	if (r < 0)
+		return r;
+	r = sys_ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+	if (r < 0)
+		goto detach;
+	for (;;) {
+		r = snap_ptrace_wait(tid, &status);
+		if (r < 0)
+			return r; /* the thread is gone: nothing to detach */
+		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		int sig = WIFSTOPPED(status) ? WSTOPSIG(status) : 0;
+		r = sys_ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+		if (r == 0)
+			r = sys_ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+		if (r < 0)
+			goto detach;
+	}
+detach:
+	sys_ptrace(PTRACE_DETACH, tid, NULL, NULL);
+	return r;
+}
+
+static int compare_tid(const void *a, const void *b)
+{
+	return *(const pid_t *)a - *(const pid_t *)b;
 }
 
 int snap_freeze(struct snap_ctx *ctx, pid_t pid, struct snap_freeze *ret_freeze)
 {
 	struct snap_freeze f = { .pid = pid };
-	int r, status, threads;
+	pid_t *seen;
+	int n, r = 0;
+	bool grew;
 
-	r = sys_ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD);
-	if (r == -ESRCH)
-		return snap_err(ctx, r, "process %d does not exist", (int)pid);
-	if (r == -EPERM)
-		return snap_err(ctx, r,
-				"cannot attach to process %d: permission denied (run as root, and make sure no debugger is attached to it)",
-				(int)pid);
-	if (r < 0)
-		return snap_err(ctx, r, "cannot attach to process %d: %s", (int)pid, strerror(-r));
-	f.seized = true;
-
-	r = sys_ptrace(PTRACE_INTERRUPT, pid, NULL, NULL);
-	if (r < 0) {
-		snap_thaw(&f);
-		return snap_err(ctx, r, "cannot stop process %d: %s", (int)pid, strerror(-r));
+	f.tids = calloc(SNAP_MAX_THREADS, sizeof(pid_t));
+	seen = calloc(SNAP_MAX_THREADS, sizeof(pid_t));
+	if (!f.tids || !seen) {
+		free(f.tids);
+		free(seen);
+		return snap_err(ctx, -ENOMEM, "out of memory");
 	}
-	/* A signal may be on its way: let it be delivered, then the interrupt
-	 * (or a group stop) takes us to a PTRACE_EVENT_STOP. */
-	for (;;) {
-		r = snap_ptrace_wait(pid, &status);
-		if (r == -ESRCH)
-			return snap_err(ctx, r, "process %d exited while it was being stopped", (int)pid);
-		if (r < 0) {
-			snap_thaw(&f);
-			return snap_err(ctx, r, "waiting for process %d to stop: %s", (int)pid, strerror(-r));
+	/* Stop every listed thread, then list again: a thread not yet stopped
+	 * may have made new ones. Done when a listing brings nothing new. */
+	do {
+		grew = false;
+		n = list_threads(pid, seen, SNAP_MAX_THREADS);
+		if (n < 0) {
+			r = n == -ENOENT ? snap_err(ctx, -ESRCH, "process %d does not exist", (int)pid)
+					 : snap_err(ctx, n, "cannot list the threads of process %d: %s", (int)pid,
+						    strerror(-n));
+			goto fail;
 		}
-		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
-			break;
-		int sig = WIFSTOPPED(status) ? WSTOPSIG(status) : 0;
-		r = sys_ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
-		if (r == 0)
-			r = sys_ptrace(PTRACE_INTERRUPT, pid, NULL, NULL);
-		if (r < 0) {
-			snap_thaw(&f);
-			return snap_err(ctx, r, "cannot stop process %d: %s", (int)pid, strerror(-r));
+		qsort(seen, (size_t)n, sizeof(pid_t), compare_tid);
+		for (int i = 0; i < n; i++) {
+			bool known = false;
+			for (int k = 0; k < f.nr_threads && !known; k++)
+				known = f.tids[k] == seen[i];
+			if (known)
+				continue;
+			r = stop_thread(seen[i]);
+			if (r == -ESRCH && seen[i] != pid)
+				continue; /* a thread that ended by itself: not part of the process any more */
+			if (r == -ESRCH) {
+				r = snap_err(ctx, r, "process %d does not exist", (int)pid);
+				goto fail;
+			}
+			if (r == -EPERM) {
+				r = snap_err(ctx, r,
+					     "cannot attach to process %d: permission denied (run as root, and make sure no debugger is attached to it)",
+					     (int)pid);
+				goto fail;
+			}
+			if (r < 0) {
+				r = snap_err(ctx, r, "cannot stop thread %d of process %d: %s", (int)seen[i], (int)pid,
+					     strerror(-r));
+				goto fail;
+			}
+			f.tids[f.nr_threads++] = seen[i];
+			grew = true;
 		}
+	} while (grew);
+	/* the leader first, the others by tid */
+	qsort(f.tids, (size_t)f.nr_threads, sizeof(pid_t), compare_tid);
+	for (int i = 0; i < f.nr_threads; i++)
+		if (f.tids[i] == pid) {
+			memmove(f.tids + 1, f.tids, (size_t)i * sizeof(pid_t));
+			f.tids[0] = pid;
+		}
+	if (f.nr_threads == 0 || f.tids[0] != pid) {
+		r = snap_err(ctx, -ESRCH, "process %d exited while it was being stopped", (int)pid);
+		goto fail;
 	}
 	f.frozen_at_ns = snap_now_ns();
-
-	/* Only the stopped leader can create threads, so this count is final. */
-	threads = count_threads(pid);
-	if (threads != 1) {
-		snap_thaw(&f);
-		if (threads < 0)
-			return snap_err(ctx, threads, "cannot list the threads of process %d: %s", (int)pid,
-					strerror(-threads));
-		return snap_err(ctx, -EOPNOTSUPP,
-				"process %d has %d threads; this snapctl captures single-threaded processes only (the process was left running)",
-				(int)pid, threads);
-	}
+	free(seen);
 	*ret_freeze = f;
 	return 0;
+fail:
+	free(seen);
+	snap_thaw(&f);
+	free(f.tids);
+	return r;
 }
 
 void snap_thaw(struct snap_freeze *f)
 {
-	if (!f->seized)
-		return;
-	sys_ptrace(PTRACE_DETACH, f->pid, NULL, NULL);
-	f->seized = false;
+	for (int i = 0; i < f->nr_threads; i++)
+		sys_ptrace(PTRACE_DETACH, f->tids[i], NULL, NULL);
+	f->nr_threads = 0;
+	free(f->tids);
+	f->tids = NULL;
 }
 
 int snap_freeze_kill(struct snap_freeze *f)
 {
-	int status, r;
+	int status, r = 0;
 
 	if (kill(f->pid, SIGKILL) < 0)
-		return -errno;
-	do
-		r = snap_ptrace_wait(f->pid, &status);
-	while (r >= 0);
-	f->seized = false;
-	return r == -ESRCH || r == -ECHILD ? 0 : r;
+		r = -errno;
+	/* Every traced thread reports its death to us; the leader's comes
+	 * only after all the others have been collected, so it goes last. */
+	for (int i = f->nr_threads - 1; i >= 0 && r == 0; i--) {
+		int w;
+		do
+			w = snap_ptrace_wait(f->tids[i], &status);
+		while (w >= 0);
+	}
+	f->nr_threads = 0;
+	free(f->tids);
+	f->tids = NULL;
+	return r;
 }

@@ -1,4 +1,4 @@
-/* freeze.h — stop every thread of a target and let it go again.
+/* freeze.h — stop every thread of a target and let them go again.
  * A frozen target is always thawed or killed, never left stopped. */
 #ifndef SNAP_FREEZE_H
 #define SNAP_FREEZE_H
@@ -9,22 +9,26 @@
 
 struct snap_ctx;
 
+#define SNAP_MAX_THREADS 4096
+
 struct snap_freeze {
 	pid_t pid;
-	bool seized;
-	uint64_t frozen_at_ns; /* CLOCK_MONOTONIC */
+	int nr_threads;
+	pid_t *tids;           /* tids[0] == pid, the leader, when it lives */
+	uint64_t frozen_at_ns; /* CLOCK_MONOTONIC, when the last thread stopped */
 };
 
-/* Seizes and interrupts PID (PTRACE_SEIZE + PTRACE_INTERRUPT) and waits
- * until it is stopped. Refuses a process with more than one thread. */
+/* Seizes and interrupts every thread of PID (PTRACE_SEIZE +
+ * PTRACE_INTERRUPT), catching threads created meanwhile, and waits until
+ * all are stopped. */
 int snap_freeze(struct snap_ctx *ctx, pid_t pid, struct snap_freeze *ret_freeze);
-/* Detaches: the target runs on exactly where it was. */
+/* Detaches every thread: the target runs on exactly where it was. */
 void snap_thaw(struct snap_freeze *f);
 /* Kills the frozen target and waits until it is gone. */
 int snap_freeze_kill(struct snap_freeze *f);
-/* Waits for the next ptrace stop of the target; returns the wait status
- * or -errno, -ESRCH when it died (status in *ret_exit when non-NULL). */
-int snap_ptrace_wait(pid_t pid, int *ret_status);
+/* Waits for the next ptrace stop of tid; returns the wait status, or
+ * -ESRCH when it died (status in *ret_status). */
+int snap_ptrace_wait(pid_t tid, int *ret_status);
 
 uint64_t snap_now_ns(void);
 

@@ -154,8 +154,7 @@ static long inject(struct snap_ctx *ctx, struct snap_inject *inj, long nr, uint6
 	return r;
 }
 
-static int read_signals(struct snap_ctx *ctx, pid_t pid, struct snap_inject *inj, struct snap_image *img,
-			struct snap_rec_thread *t)
+static int read_handlers(struct snap_ctx *ctx, pid_t pid, struct snap_inject *inj, struct snap_image *img)
 {
 	struct snap_rec_process *p = &img->process;
 	long r;
@@ -165,10 +164,10 @@ static int read_signals(struct snap_ctx *ctx, pid_t pid, struct snap_inject *inj
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		r = inject(ctx, inj, SYS_rt_sigaction, (uint64_t)sig, 0, inj->scratch, 8, "rt_sigaction");
-		if (r < 0 && r != -EINVAL)
-			return (int)r;
 		if (r == -EINVAL)
 			continue;
+		if (r < 0)
+			return (int)r;
 		r = snap_inject_read(inj, inj->scratch, act, sizeof(act));
 		if (r < 0)
 			return snap_err(ctx, (int)r, "cannot read the signal handlers of process %d", (int)pid);
@@ -177,26 +176,53 @@ static int read_signals(struct snap_ctx *ctx, pid_t pid, struct snap_inject *inj
 		p->sigactions[sig - 1].restorer = act[2];
 		p->sigactions[sig - 1].mask = act[3];
 	}
+	return 0;
+}
 
+/* What one thread alone knows: its signal stack and mask, its tid address,
+ * rseq and robust futex list. */
+static int read_thread_signals(struct snap_ctx *ctx, pid_t tid, struct snap_inject *inj, struct snap_rec_thread *t)
+{
 	struct {
 		uint64_t sp;
 		int32_t flags, pad;
 		uint64_t size;
 	} ss;
+	uint64_t mask;
+	long r;
+
 	r = inject(ctx, inj, SYS_sigaltstack, 0, inj->scratch, 0, 0, "sigaltstack");
 	if (r < 0)
 		return (int)r;
 	if (snap_inject_read(inj, inj->scratch, &ss, sizeof(ss)) < 0)
-		return snap_err(ctx, -EFAULT, "cannot read the sigaltstack of process %d", (int)pid);
+		return snap_err(ctx, -EFAULT, "cannot read the sigaltstack of thread %d", (int)tid);
 	t->altstack_sp = ss.sp;
 	t->altstack_flags = (uint32_t)ss.flags;
 	t->altstack_size = ss.size;
 
-	uint64_t mask;
-	r = sys_ptrace(PTRACE_GETSIGMASK, pid, (void *)sizeof(mask), &mask);
+	r = sys_ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(mask), &mask);
 	if (r < 0)
-		return snap_err(ctx, (int)r, "cannot read the signal mask of process %d", (int)pid);
+		return snap_err(ctx, (int)r, "cannot read the signal mask of thread %d", (int)tid);
 	t->sigmask = mask;
+
+	r = inject(ctx, inj, SYS_prctl, PR_GET_TID_ADDRESS, inj->scratch, 0, 0, "prctl(PR_GET_TID_ADDRESS)");
+	if (r < 0)
+		return (int)r;
+	if (snap_inject_read(inj, inj->scratch, &t->clear_child_tid, 8) < 0)
+		return snap_err(ctx, -EFAULT, "cannot read the tid address of thread %d", (int)tid);
+
+	struct snap_ptrace_rseq_configuration rc = { 0 };
+	if (sys_ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof(rc), &rc) > 0 && rc.rseq_abi_pointer) {
+		t->rseq_ptr = rc.rseq_abi_pointer;
+		t->rseq_len = rc.rseq_abi_size;
+		t->rseq_sig = rc.signature;
+	}
+	void *head = NULL;
+	size_t len = 0;
+	if (sys_get_robust_list(tid, &head, &len) == 0) {
+		t->robust_head = (uint64_t)(uintptr_t)head;
+		t->robust_len = len;
+	}
 	return 0;
 }
 
@@ -241,7 +267,6 @@ static int read_regs(struct snap_ctx *ctx, pid_t pid, struct snap_image *img, st
 int snap_proc_read_state(struct snap_ctx *ctx, pid_t pid, struct snap_inject *inj, struct snap_image *img)
 {
 	struct snap_rec_process *p = &img->process;
-	struct snap_rec_thread *t;
 	char buf[8192], path[PATH_MAX];
 	struct utsname uts;
 	struct timespec now;
@@ -304,43 +329,35 @@ int snap_proc_read_state(struct snap_ctx *ctx, pid_t pid, struct snap_inject *in
 	clock_gettime(CLOCK_REALTIME, &now);
 	p->capture_time_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 
-	r = snap_image_add_thread(img, &t);
-	if (r < 0)
-		return snap_err(ctx, (int)r, "out of memory");
-	t->tid = pid;
-	memcpy(t->comm, snap_image_string(img, p->comm), strnlen(snap_image_string(img, p->comm), 15));
-
-	r = read_regs(ctx, pid, img, t);
-	if (r < 0)
-		return (int)r;
-
 	/* What only the process can tell: asked from inside it. */
 	r = inject(ctx, inj, SYS_brk, 0, 0, 0, 0, "brk");
 	if (r < 0)
 		return (int)r;
 	p->brk = (uint64_t)r;
-	r = inject(ctx, inj, SYS_prctl, PR_GET_TID_ADDRESS, inj->scratch, 0, 0, "prctl(PR_GET_TID_ADDRESS)");
-	if (r < 0)
-		return (int)r;
-	if (snap_inject_read(inj, inj->scratch, &t->clear_child_tid, 8) < 0)
-		return snap_err(ctx, -EFAULT, "cannot read the tid address of process %d", (int)pid);
-	r = read_signals(ctx, pid, inj, img, t);
-	if (r < 0)
-		return (int)r;
+	return read_handlers(ctx, pid, inj, img);
+}
 
-	struct snap_ptrace_rseq_configuration rc = { 0 };
-	if (sys_ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, (void *)sizeof(rc), &rc) > 0 && rc.rseq_abi_pointer) {
-		t->rseq_ptr = rc.rseq_abi_pointer;
-		t->rseq_len = rc.rseq_abi_size;
-		t->rseq_sig = rc.signature;
+int snap_proc_read_thread(struct snap_ctx *ctx, pid_t pid, pid_t tid, struct snap_inject *inj,
+			  struct snap_image *img)
+{
+	struct snap_rec_thread *t;
+	char name[64], buf[64];
+	long r;
+
+	r = snap_image_add_thread(img, &t);
+	if (r < 0)
+		return snap_err(ctx, (int)r, "out of memory");
+	t->tid = tid;
+	snprintf(name, sizeof(name), "task/%d/comm", (int)tid);
+	if (read_proc(pid, name, buf, sizeof(buf)) > 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		memcpy(t->comm, buf, strnlen(buf, 15));
 	}
-	void *head = NULL;
-	size_t len = 0;
-	if (sys_get_robust_list(pid, &head, &len) == 0) {
-		t->robust_head = (uint64_t)(uintptr_t)head;
-		t->robust_len = len;
-	}
-	return 0;
+	/* Registers first: injection changes them (and puts them back). */
+	r = read_regs(ctx, tid, img, t);
+	if (r < 0)
+		return (int)r;
+	return read_thread_signals(ctx, tid, inj, t);
 }
 
 /* ---- fds ---- */

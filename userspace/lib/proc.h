@@ -12,9 +12,13 @@ struct snap_image;
 struct snap_inject;
 struct snap_map;
 
-/* Everything but memory contents: registers, xstate, mm fields, auxv,
- * rlimits, signal state (through inj), cwd, umask, personality, exe. */
+/* Process-wide state: mm fields, auxv, rlimits, signal handlers and brk
+ * (through inj, set up on any thread), cwd, umask, personality, exe. */
 int snap_proc_read_state(struct snap_ctx *ctx, pid_t pid, struct snap_inject *inj, struct snap_image *img);
+/* One thread (stopped, inj set up on it): registers, xstate, signal mask,
+ * sigaltstack, tid address, rseq, robust list, name. Appends to img. */
+int snap_proc_read_thread(struct snap_ctx *ctx, pid_t pid, pid_t tid, struct snap_inject *inj,
+			  struct snap_image *img);
 /* Every fd; refuses sockets, pipes beyond stdio, and unknown kinds. */
 int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img);
 /* Turns the memory map into image mappings (no contents yet); refuses

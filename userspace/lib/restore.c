@@ -143,8 +143,6 @@ static int validate(struct snap_ctx *ctx, const char *dir, const struct snap_ima
 		return snap_err(ctx, -EXDEV,
 				"the snapshot's registers use CPU state features %#llx this CPU lacks (it has %#llx): restore it on the same kind of CPU",
 				(unsigned long long)img->process.xfeatures, (unsigned long long)xcr0);
-	if (img->nr_threads != 1)
-		return snap_err(ctx, -EOPNOTSUPP, "the snapshot has %u threads; this snapctl restores one", img->nr_threads);
 	if ((r = check_vdso(ctx, img)) < 0 || (r = check_files(ctx, img)) < 0)
 		return r;
 	return snap_image_verify_pages(ctx, dir, img);
@@ -213,12 +211,36 @@ static int child_failed(struct snap_ctx *ctx, int report_fd, int status)
 
 /* The child stopped at the blob's final trap: unmap the blob from inside
  * it, load the saved registers, let it go. */
-static int finish(struct snap_ctx *ctx, pid_t pid, const struct snap_image *img, const struct restore_msg_blob *blob)
+static int load_thread(struct snap_ctx *ctx, pid_t tid, const struct snap_image *img, const struct snap_rec_thread *t)
 {
-	const struct snap_rec_thread *t = &img->threads[0];
+	struct iovec iov = { (void *)t->regs, sizeof(t->regs) };
+	uint64_t mask = t->sigmask;
+	int r;
+
+	r = sys_ptrace(PTRACE_SETREGSET, tid, (void *)NT_PRSTATUS, &iov);
+	if (r < 0)
+		return snap_err(ctx, r, "cannot load the saved registers of thread %d: %s", (int)tid, strerror(-r));
+	if (t->xstate_len) {
+		iov = (struct iovec){ img->blobs + t->xstate_off, t->xstate_len };
+		r = sys_ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov);
+		if (r < 0)
+			return snap_err(ctx, r, "cannot load the saved FPU/xstate of thread %d: %s", (int)tid,
+					strerror(-r));
+	}
+	r = sys_ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
+	if (r < 0)
+		return snap_err(ctx, r, "cannot set the signal mask of thread %d: %s", (int)tid, strerror(-r));
+	return 0;
+}
+
+/* Every thread stopped at the blob's final trap: unmap the blob from
+ * inside the process, load each thread's saved registers. */
+static int finish(struct snap_ctx *ctx, const pid_t *tids, const struct snap_image *img,
+		  const struct restore_msg_blob *blob)
+{
 	struct snap_inject inj;
 	uint64_t vdso_start = 0, vdso_end = 0;
-	struct iovec iov;
+	pid_t pid = tids[0];
 	int ok, r;
 	long ret;
 
@@ -235,25 +257,66 @@ static int finish(struct snap_ctx *ctx, pid_t pid, const struct snap_image *img,
 	if (!ok || ret < 0)
 		return snap_err(ctx, (int)ret, "cannot unmap the restorer from the new process: %s", strerror((int)-ret));
 
-	iov = (struct iovec){ (void *)t->regs, sizeof(t->regs) };
-	r = sys_ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov);
-	if (r < 0)
-		return snap_err(ctx, r, "cannot load the saved registers: %s", strerror(-r));
-	if (t->xstate_len) {
-		iov = (struct iovec){ img->blobs + t->xstate_off, t->xstate_len };
-		r = sys_ptrace(PTRACE_SETREGSET, pid, (void *)NT_X86_XSTATE, &iov);
+	for (uint32_t i = 0; i < img->nr_threads; i++) {
+		r = load_thread(ctx, tids[i], img, &img->threads[i]);
 		if (r < 0)
-			return snap_err(ctx, r, "cannot load the saved FPU/xstate: %s", strerror(-r));
+			return r;
 	}
-	uint64_t mask = t->sigmask;
-	r = sys_ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(mask), &mask);
-	if (r < 0)
-		return snap_err(ctx, r, "cannot set the signal mask: %s", strerror(-r));
 	for (int i = 0; i < SNAP_NRLIMITS; i++) {
 		struct rlimit rl = { img->process.rlimits[i].cur, img->process.rlimits[i].max };
 		if (prlimit(pid, (enum __rlimit_resource)i, &rl, NULL) < 0)
 			snap_log(ctx, SNAP_LOG_WARN, "resource limit %d (%llu/%llu) could not be restored: %s", i,
 				 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	return 0;
+}
+
+/* Waits until the leader and every thread it creates stop at the blob's
+ * trap. New threads are auto-attached (PTRACE_O_TRACECLONE): each is let
+ * go from its first stop and caught at the trap. Fills tids[] in the order
+ * the snapshot lists them (the blob creates them in that order). */
+static int wait_for_traps(struct snap_ctx *ctx, pid_t pid, const struct snap_image *img, pid_t *tids, int report_fd,
+			  bool *ret_child_gone)
+{
+	uint32_t created = 1;
+	int status, r;
+
+	tids[0] = pid;
+	*ret_child_gone = false;
+	for (;;) {
+		r = snap_ptrace_wait(pid, &status);
+		if (r == -ESRCH) {
+			*ret_child_gone = true;
+			return child_failed(ctx, report_fd, status);
+		}
+		if (r < 0)
+			return snap_err(ctx, r, "waiting for the new process: %s", strerror(-r));
+		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_CLONE) {
+			unsigned long tid = 0;
+			sys_ptrace(PTRACE_GETEVENTMSG, pid, NULL, &tid);
+			if (created < img->nr_threads)
+				tids[created] = (pid_t)tid;
+			created++;
+			sys_ptrace(PTRACE_CONT, pid, NULL, NULL);
+			continue;
+		}
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0)
+			break;
+		int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
+		sys_ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
+	}
+	if (created != img->nr_threads)
+		return snap_err(ctx, -EIO, "the new process has %u threads, the snapshot %u", created, img->nr_threads);
+	for (uint32_t i = 1; i < img->nr_threads; i++) {
+		for (;;) {
+			r = snap_ptrace_wait(tids[i], &status);
+			if (r < 0)
+				return snap_err(ctx, r, "thread %d of the new process ended before it ran", (int)tids[i]);
+			if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0)
+				break;
+			int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
+			sys_ptrace(PTRACE_CONT, tids[i], NULL, (void *)(long)sig);
+		}
 	}
 	return 0;
 }
@@ -286,8 +349,8 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	int report[2] = { -1, -1 }, go[2] = { -1, -1 }, pages_fd = -1, status, r;
 	uint64_t t0 = snap_now_ns();
 	char path[PATH_MAX];
-	bool same = false;
-	pid_t pid = -1;
+	bool same = false, gone = false;
+	pid_t pid = -1, *tids = NULL;
 
 	if (!opts)
 		opts = &defaults;
@@ -330,7 +393,21 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	res.pid = pid;
 	res.same_pid = same;
 
-	r = sys_ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_EXITKILL);
+	if (!same && img.nr_threads > 1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		pid = -1;
+		r = snap_err(ctx, -EBUSY,
+			     "pid %d is taken; a process with threads must get its own pid and thread ids back (glibc keeps them in its memory): end the process using pid %d, then restore again",
+			     (int)img.process.pid, (int)img.process.pid);
+		goto out;
+	}
+	tids = calloc(img.nr_threads, sizeof(pid_t));
+	if (!tids) {
+		r = snap_err(ctx, -ENOMEM, "out of memory");
+		goto kill_child;
+	}
+	r = sys_ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE));
 	if (r < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
@@ -346,21 +423,11 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	go[1] = -1;
 
 	/* Until the blob's trap, the child runs none of the saved program. */
-	for (;;) {
-		r = snap_ptrace_wait(pid, &status);
-		if (r == -ESRCH) {
-			r = child_failed(ctx, report[0], status);
+	r = wait_for_traps(ctx, pid, &img, tids, report[0], &gone);
+	if (r < 0) {
+		if (gone)
 			pid = -1;
-			goto out;
-		}
-		if (r < 0) {
-			r = snap_err(ctx, r, "waiting for the new process: %s", strerror(-r));
-			goto kill_child;
-		}
-		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0)
-			break;
-		int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
-		sys_ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
+		goto kill_child;
 	}
 	{
 		char buf[1 + sizeof(blob)];
@@ -370,7 +437,7 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		}
 		memcpy(&blob, buf + 1, sizeof(blob));
 	}
-	r = finish(ctx, pid, &img, &blob);
+	r = finish(ctx, tids, &img, &blob);
 	if (r < 0)
 		goto kill_child;
 	res.bytes_loaded = blob.bytes_loaded;
@@ -380,7 +447,8 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		if (r < 0)
 			goto kill_child;
 	}
-	r = sys_ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	for (uint32_t i = 0; i < img.nr_threads && r == 0; i++)
+		r = sys_ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
 	if (r < 0) {
 		snap_err(ctx, r, "cannot let the new process run: %s", strerror(-r));
 		goto kill_child;
@@ -403,8 +471,10 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	goto out;
 
 kill_child:
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, __WALL);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, __WALL);
+	}
 	if (opts->pidfile)
 		unlink(opts->pidfile);
 out:
@@ -416,6 +486,7 @@ out:
 	}
 	if (pages_fd >= 0)
 		close(pages_fd);
+	free(tids);
 	snap_image_release(&img);
 	return r;
 }

@@ -240,7 +240,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	struct child c = { .img = img, .report_fd = report_fd };
 	const struct snap_rec_process *p = &img->process;
 	size_t blob_len = (size_t)(_binary_restorer_bin_end - _binary_restorer_bin_start);
-	uint64_t premap_size = 0, park_size = 0, args_size, blob_size, total, base, at, loaded = 0;
+	uint64_t premap_size = 0, park_size = 0, args_size, blob_size, thread_stacks, total, base, at, loaded = 0;
 	struct restorer_args *args;
 	struct restorer_move *moves;
 	struct snap_codec *codec;
@@ -263,9 +263,12 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	for (size_t i = 0; i < c.nr_cur; i++)
 		if (is_special(&c.cur[i]))
 			park_size += c.cur[i].end - c.cur[i].start;
-	args_size = ALIGN_UP(sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves), PAGE);
+	args_size = ALIGN_UP(sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves) +
+				     (uint64_t)img->nr_threads * sizeof(struct restorer_thread),
+			     PAGE);
 	blob_size = ALIGN_UP(blob_len, PAGE);
-	total = premap_size + park_size + blob_size + args_size + BLOB_STACK;
+	thread_stacks = (uint64_t)img->nr_threads * RESTORER_THREAD_STACK;
+	total = premap_size + park_size + blob_size + args_size + BLOB_STACK + thread_stacks;
 
 	base = find_hole(&c, total);
 	if (!base)
@@ -277,11 +280,12 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 
 	uint8_t *blob = (uint8_t *)(base + premap_size + park_size);
 	args = (struct restorer_args *)(blob + blob_size);
-	if (mmap(args, args_size + BLOB_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-		 0) == MAP_FAILED)
+	if (mmap(args, args_size + BLOB_STACK + thread_stacks, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 		die(&c, "cannot map the restorer's arguments: %s", strerror(errno));
 	moves = (struct restorer_move *)((char *)args + sizeof(*args));
 	args->moves_off = sizeof(*args);
+	args->threads_off = sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves);
 
 	/* Memory: premap every mapping and fill it from the chunks. */
 	pages = mmap(NULL, p->pages_size, PROT_READ, MAP_PRIVATE, pages_fd, 0);
@@ -373,19 +377,27 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 		args->sigactions[sig - 1].mask = p->sigactions[sig - 1].mask;
 		args->sigaction_set |= 1ull << (sig - 1);
 	}
-	const struct snap_rec_thread *t = &img->threads[0];
-	if (!(t->altstack_flags & 2 /* SS_DISABLE */)) {
-		args->altstack_set = 1;
-		args->altstack_sp = t->altstack_sp;
-		args->altstack_size = t->altstack_size;
-		args->altstack_flags = (int32_t)t->altstack_flags;
+	struct restorer_thread *threads = (struct restorer_thread *)((char *)args + args->threads_off);
+	uint64_t stacks = (uint64_t)(uintptr_t)args + args_size + BLOB_STACK;
+	args->nr_threads = img->nr_threads;
+	for (uint32_t i = 0; i < img->nr_threads; i++) {
+		const struct snap_rec_thread *t = &img->threads[i];
+		struct restorer_thread *rt = &threads[i];
+		rt->tid = t->tid;
+		if (!(t->altstack_flags & 2 /* SS_DISABLE */)) {
+			rt->altstack_set = 1;
+			rt->altstack_sp = t->altstack_sp;
+			rt->altstack_size = t->altstack_size;
+			rt->altstack_flags = (int32_t)t->altstack_flags;
+		}
+		rt->rseq_ptr = t->rseq_ptr;
+		rt->rseq_len = t->rseq_len;
+		rt->rseq_sig = t->rseq_sig;
+		rt->robust_head = t->robust_head;
+		rt->robust_len = t->robust_len;
+		rt->clear_child_tid = t->clear_child_tid;
+		rt->stack_top = stacks + (uint64_t)(i + 1) * RESTORER_THREAD_STACK;
 	}
-	args->rseq_ptr = t->rseq_ptr;
-	args->rseq_len = t->rseq_len;
-	args->rseq_sig = t->rseq_sig;
-	args->robust_head = t->robust_head;
-	args->robust_len = t->robust_len;
-	args->clear_child_tid = t->clear_child_tid;
 	if (__rseq_size) {
 		args->self_rseq_ptr = (uint64_t)(uintptr_t)((char *)__builtin_thread_pointer() + __rseq_offset);
 		args->self_rseq_len = __rseq_size < 32 ? 32 : __rseq_size;
@@ -405,7 +417,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 		char type;
 		struct restore_msg_blob b;
 	} __attribute__((packed)) msg = { RESTORE_MSG_BLOB, { (uint64_t)(uintptr_t)blob,
-							     blob_size + args_size + BLOB_STACK, loaded } };
+							     blob_size + args_size + BLOB_STACK + thread_stacks, loaded } };
 	if (write(c.report_fd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		_exit(127);
 	free(c.cur);

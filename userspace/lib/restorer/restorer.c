@@ -55,6 +55,95 @@ static long move(uint64_t from, uint64_t len, uint64_t to)
 	return r < 0 ? r : 0;
 }
 
+static struct restorer_thread *threads_of(struct restorer_args *a)
+{
+	return (struct restorer_thread *)((char *)a + a->threads_off);
+}
+
+/* Done: the restoring parent takes over at this trap, unmaps this blob
+ * and loads the saved registers. */
+static __attribute__((noreturn)) void trap(void)
+{
+	for (;;)
+		__asm__ volatile("int3" ::: "memory");
+}
+
+/* What each thread sets for itself: signal stack, rseq, robust futex
+ * list, the tid address. */
+static void setup_thread(struct restorer_args *a, const struct restorer_thread *t)
+{
+	long r;
+
+	if (t->altstack_set) {
+		struct {
+			uint64_t sp;
+			int32_t flags, pad;
+			uint64_t size;
+		} ss = { t->altstack_sp, t->altstack_flags & ~1 /* SS_ONSTACK is a state */, 0, t->altstack_size };
+		r = sys2(__NR_sigaltstack, &ss, 0);
+		if (r < 0)
+			fail(a, RESTORER_STEP_SIGALTSTACK, r, t->altstack_sp);
+	}
+	if (t->rseq_len) {
+		r = sys4(__NR_rseq, t->rseq_ptr, t->rseq_len, 0, t->rseq_sig);
+		if (r < 0)
+			fail(a, RESTORER_STEP_RSEQ_REGISTER, r, t->rseq_ptr);
+	}
+	if (t->robust_len) {
+		r = sys2(__NR_set_robust_list, t->robust_head, t->robust_len);
+		if (r < 0)
+			fail(a, RESTORER_STEP_ROBUST_LIST, r, t->robust_head);
+	}
+	sys1(__NR_set_tid_address, t->clear_child_tid);
+}
+
+__attribute__((used, noreturn)) void restorer_thread_entry(struct restorer_args *a, uint64_t index)
+{
+	setup_thread(a, &threads_of(a)[index]);
+	trap();
+}
+
+struct clone_args_ {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+		cgroup;
+};
+
+/* clone3 for a thread with its saved tid, on its own small stack; the new
+ * thread starts in restorer_thread_entry(a, index). */
+static long clone_thread(struct restorer_args *a, uint64_t index)
+{
+	const struct restorer_thread *t = &threads_of(a)[index];
+	uint64_t tid = (uint64_t)t->tid;
+	struct clone_args_ ca;
+	long ret;
+
+	ca.flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000; /* VM FS FILES SIGHAND THREAD SYSVSEM */
+	ca.pidfd = 0;
+	ca.child_tid = 0;
+	ca.parent_tid = 0;
+	ca.exit_signal = 0;
+	ca.stack = t->stack_top - RESTORER_THREAD_STACK;
+	ca.stack_size = RESTORER_THREAD_STACK;
+	ca.tls = 0;
+	ca.set_tid = (uint64_t)&tid;
+	ca.set_tid_size = 1;
+	ca.cgroup = 0;
+	__asm__ volatile("mov %[a], %%r12\n\t"
+			 "mov %[idx], %%r13\n\t"
+			 "syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "mov %%r12, %%rdi\n\t"
+			 "mov %%r13, %%rsi\n\t"
+			 "call restorer_thread_entry\n\t"
+			 "ud2\n"
+			 "1:\n\t"
+			 : "=a"(ret)
+			 : "a"((long)__NR_clone3), "D"(&ca), "S"(sizeof(ca)), [a] "r"(a), [idx] "r"(index)
+			 : "rcx", "r11", "r12", "r13", "memory");
+	return ret;
+}
+
 __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(struct restorer_args *a)
 {
 	const struct restorer_move *moves = (const struct restorer_move *)((char *)a + a->moves_off);
@@ -113,35 +202,15 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 		if (r < 0)
 			fail(a, RESTORER_STEP_SIGACTION, r, (uint64_t)sig);
 	}
-	if (a->altstack_set) {
-		struct {
-			uint64_t sp;
-			int32_t flags, pad;
-			uint64_t size;
-		} ss = { a->altstack_sp, a->altstack_flags & ~1 /* SS_ONSTACK is a state */, 0, a->altstack_size };
-		r = sys2(__NR_sigaltstack, &ss, 0);
+	for (uint64_t i = 1; i < a->nr_threads; i++) {
+		r = clone_thread(a, i);
 		if (r < 0)
-			fail(a, RESTORER_STEP_SIGALTSTACK, r, a->altstack_sp);
+			fail(a, RESTORER_STEP_CLONE_THREAD, r, (uint64_t)threads_of(a)[i].tid);
 	}
-
-	if (a->rseq_len) {
-		r = sys4(__NR_rseq, a->rseq_ptr, a->rseq_len, 0, a->rseq_sig);
-		if (r < 0)
-			fail(a, RESTORER_STEP_RSEQ_REGISTER, r, a->rseq_ptr);
-	}
-	if (a->robust_len) {
-		r = sys2(__NR_set_robust_list, a->robust_head, a->robust_len);
-		if (r < 0)
-			fail(a, RESTORER_STEP_ROBUST_LIST, r, a->robust_head);
-	}
-	sys1(__NR_set_tid_address, a->clear_child_tid);
+	setup_thread(a, &threads_of(a)[0]);
 
 	if (a->exe_fd >= 0)
 		sys1(__NR_close, a->exe_fd);
 	sys1(__NR_close, a->err_fd);
-
-	/* Done: the restoring parent takes over at this trap, unmaps this blob
-	 * and loads the saved registers. */
-	for (;;)
-		__asm__ volatile("int3" ::: "memory");
+	trap();
 }

@@ -10,6 +10,7 @@
 #define RESTORER_MAX_UNMAP 64
 #define RESTORER_MAX_SPECIAL 4
 #define RESTORER_NSIG 64
+#define RESTORER_THREAD_STACK (16u << 10)
 
 struct restorer_move {
 	uint64_t from, to, len;
@@ -17,6 +18,21 @@ struct restorer_move {
 
 struct restorer_range {
 	uint64_t start, len;
+};
+
+/* One thread to create (index 0 is the leader, which exists already). */
+struct restorer_thread {
+	int32_t tid;
+	int32_t altstack_set;
+	uint64_t altstack_sp, altstack_size;
+	int32_t altstack_flags;
+	uint32_t rseq_len;
+	uint64_t rseq_ptr;
+	uint32_t rseq_sig;
+	uint32_t reserved;
+	uint64_t robust_head, robust_len;
+	uint64_t clear_child_tid;
+	uint64_t stack_top;          /* 16-byte aligned, in the blob's area */
 };
 
 /* Failure report the blob writes to err_fd before exit_group(127). */
@@ -39,6 +55,7 @@ enum restorer_step {
 	RESTORER_STEP_SIGALTSTACK,
 	RESTORER_STEP_RSEQ_REGISTER,
 	RESTORER_STEP_ROBUST_LIST,
+	RESTORER_STEP_CLONE_THREAD,
 	RESTORER_STEP_COUNT,
 };
 
@@ -68,13 +85,9 @@ struct restorer_args {
 	} sigactions[RESTORER_NSIG];
 	uint64_t sigaction_set; /* bit (signo - 1): restore this handler */
 
-	uint64_t altstack_sp, altstack_size;
-	int32_t altstack_flags, altstack_set;
-
-	uint64_t rseq_ptr;
-	uint32_t rseq_len, rseq_sig;
-	uint64_t robust_head, robust_len;
-	uint64_t clear_child_tid;
+	/* threads[nr_threads] at (char *)args + threads_off; [0] is the leader */
+	uint64_t nr_threads;
+	uint64_t threads_off;
 
 	int32_t exe_fd;
 	int32_t err_fd;
