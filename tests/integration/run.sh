@@ -19,6 +19,34 @@ for variant in "" -static; do
 done
 roundtrip "mem_pattern 1 GiB" mem_pattern 1024
 
+# ---- a real ML process: Debian's python3 with numpy and torch ------------
+# (Debian's /usr/bin/python3, not whatever python3 is first on PATH.)
+python_test() {
+	local name="python3 + numpy + torch, 1 GiB of float32 weights, thread pools" dir="$WORK/python" rc=0
+	mkdir -p "$dir"
+	if ! /usr/bin/python3 -c 'import numpy, torch' 2>"$dir/import.err"; then
+		not_ok "$name: Debian's python3-numpy/python3-torch are missing (scripts/setup installs them)" "$dir/import.err"
+		return
+	fi
+	rm -f "$dir/in"; mkfifo "$dir/in"
+	exec {PROG_FD}<>"$dir/in"
+	PROG_OUT=$dir/prog.out
+	(cd "$dir" && exec /usr/bin/python3 "$here/py/torch_model.py" <"$dir/in" >"$PROG_OUT" 2>"$dir/prog.err" {PROG_FD}>&-) &
+	PROG_PID=$!
+	wait_ready "$PROG_OUT" 300 || { kill -9 "$PROG_PID"; reap_prog; not_ok "$name: not ready" "$dir/prog.err"; return; }
+	if ! "$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >"$dir/capture.out" 2>"$dir/capture.err"; then
+		kill -9 "$PROG_PID"; reap_prog; not_ok "$name: capture failed" "$dir/capture.err"; return
+	fi
+	reap_prog
+	restore_fg "$dir" "$dir/snap" || rc=$?
+	if [ $rc -eq 0 ] && grep -q '^ok' "$dir/prog.out"; then
+		ok "$name: same forward pass after restore ($(grep -o '"threads": [0-9]*' "$dir/prog.out"))"
+	else
+		not_ok "$name: restored interpreter failed (status $rc)" "$dir/restore.err" "$dir/prog.err"
+	fi
+}
+python_test
+
 # ---- sparse: 16 GiB reserved, 4096 pages touched ------------------------
 sparse_test() {
 	local name="sparse 16 GiB NORESERVE, 4096 pages$1" dir="$WORK/sparse$1" size

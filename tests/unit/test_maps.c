@@ -198,12 +198,13 @@ static void test_path_too_long(void **state)
 
 static void test_vmflags(void **state)
 {
-	assert_int_equal(snap_maps_parse_vmflags(" rd wr mr mw me gd ac"), SNAP_VMF_GROWSDOWN);
-	assert_int_equal(snap_maps_parse_vmflags("rd wr mr mw me gd ac \n"), SNAP_VMF_GROWSDOWN);
+	assert_int_equal(snap_maps_parse_vmflags(" rd wr mr mw me gd ac"), SNAP_VMF_GROWSDOWN | SNAP_VMF_MAYWRITE);
+	assert_int_equal(snap_maps_parse_vmflags("rd wr mr me gd ac \n"), SNAP_VMF_GROWSDOWN);
 	assert_int_equal(snap_maps_parse_vmflags(" nr"), SNAP_VMF_NORESERVE);
 	assert_int_equal(snap_maps_parse_vmflags("wf dd"), SNAP_VMF_WIPEONFORK | SNAP_VMF_DONTDUMP);
 	assert_int_equal(snap_maps_parse_vmflags("rd ex mr mw me lo dc hg sh ms"),
-			 SNAP_VMF_LOCKED | SNAP_VMF_DONTCOPY | SNAP_VMF_HUGEPAGE | SNAP_VMF_SHARED | SNAP_VMF_MAYSHARE);
+			 SNAP_VMF_LOCKED | SNAP_VMF_DONTCOPY | SNAP_VMF_HUGEPAGE | SNAP_VMF_SHARED | SNAP_VMF_MAYSHARE |
+				 SNAP_VMF_MAYWRITE);
 	assert_int_equal(snap_maps_parse_vmflags("um"), SNAP_VMF_UFFD);
 	assert_int_equal(snap_maps_parse_vmflags("uw ui"), SNAP_VMF_UFFD);
 	assert_int_equal(snap_maps_parse_vmflags("ss sl mm io pf de nh"),
@@ -316,12 +317,12 @@ static void test_read_crafted(void **state)
 	assert_int_equal(maps[0].start, 0x400000);
 	assert_int_equal(maps[0].end, 0x452000);
 	assert_string_equal(maps[0].path, "/usr/bin/dbus daemon");
-	assert_int_equal(maps[0].vmflags, 0);
+	assert_int_equal(maps[0].vmflags, SNAP_VMF_MAYWRITE);
 	assert_int_equal(maps[1].end, 0x7f0400000000ull);
 	assert_string_equal(maps[1].path, "");
 	assert_int_equal(maps[1].vmflags, SNAP_VMF_NORESERVE);
 	assert_string_equal(maps[2].path, "[stack]");
-	assert_int_equal(maps[2].vmflags, SNAP_VMF_GROWSDOWN);
+	assert_int_equal(maps[2].vmflags, SNAP_VMF_GROWSDOWN | SNAP_VMF_MAYWRITE);
 	assert_string_equal(maps[3].path, "/dev/shm/x");
 	assert_true(maps[3].deleted);
 	assert_true(maps[3].shared);

@@ -18,6 +18,7 @@ static const char *vma_kind(uint32_t kind)
 	case SNAP_VMA_FILE: return "file";
 	case SNAP_VMA_VDSO: return "vdso";
 	case SNAP_VMA_VVAR: return "vvar";
+	case SNAP_VMA_SHARED_FILE: return "shared";
 	default: return "?";
 	}
 }

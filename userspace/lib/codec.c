@@ -51,10 +51,10 @@ int snap_codec_compress(struct snap_codec *codec, const void *src, size_t len, v
 	if (dst_cap < limit)
 		return -EINVAL;
 	/* Model weights and other dense floats barely compress (1.1x at
-	 * ~300 MB/s): a 16 KiB sample that saves less than 1/16 sends the
+	 * ~300 MB/s): a 16 KiB sample that saves less than 1/8 sends the
 	 * chunk raw, at memory speed, without compressing the rest. */
 	if (len >= 4 * SAMPLE) {
-		n = ZSTD_compress2(codec->cctx, dst, SAMPLE - SAMPLE / 16, src, SAMPLE);
+		n = ZSTD_compress2(codec->cctx, dst, SAMPLE - (SAMPLE >> SNAP_CODEC_MIN_SAVING_SHIFT), src, SAMPLE);
 		if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall)
 			return SNAP_CHUNK_RAW;
 	}

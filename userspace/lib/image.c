@@ -331,9 +331,10 @@ static int check_vmas(struct snap_ctx *ctx, const struct snap_image *img)
 				   i, (unsigned long long)v->start, (unsigned long long)v->end);
 		if (v->prot & ~7u)
 			return BAD("mapping %u has protection bits %#x", i, v->prot);
-		if (v->kind < SNAP_VMA_ANON || v->kind > SNAP_VMA_VVAR)
+		if (v->kind < SNAP_VMA_ANON || v->kind > SNAP_VMA_SHARED_FILE)
 			return BAD("mapping %u has kind %u", i, v->kind);
-		if ((v->kind == SNAP_VMA_FILE) != (v->file >= 0) || v->file >= (int32_t)img->nr_files || v->file < -1)
+		if ((v->kind == SNAP_VMA_FILE || v->kind == SNAP_VMA_SHARED_FILE) != (v->file >= 0) ||
+		    v->file >= (int32_t)img->nr_files || v->file < -1)
 			return BAD("mapping %u refers to file %d of %u", i, v->file, img->nr_files);
 		if (v->pgoff % SNAP_PAGE_SIZE)
 			return BAD("mapping %u has file offset %#llx", i, (unsigned long long)v->pgoff);

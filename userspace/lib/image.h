@@ -115,6 +115,7 @@ enum snap_vma_kind {
 	SNAP_VMA_FILE = 2,   /* private file mapping: file + chunks for changed pages */
 	SNAP_VMA_VDSO = 3,   /* [vdso]: moved into place, not copied */
 	SNAP_VMA_VVAR = 4,   /* [vvar], [vvar_vclock]: moved with the vdso */
+	SNAP_VMA_SHARED_FILE = 5, /* MAP_SHARED file mapping: mapped again, the file is the content */
 };
 
 /* vma flags */
@@ -123,6 +124,7 @@ enum snap_vma_kind {
 #define SNAP_VMA_STACK (1u << 2)   /* [stack] */
 #define SNAP_VMA_HEAP (1u << 3)    /* [heap] */
 #define SNAP_VMA_LOCKED (1u << 4)
+#define SNAP_VMA_MAYWRITE (1u << 5) /* shared file mapping that may become writable (file opened O_RDWR) */
 
 struct snap_rec_vma {
 	uint64_t start, end;

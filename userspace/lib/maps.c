@@ -92,7 +92,7 @@ uint32_t snap_maps_parse_vmflags(const char *value)
 		{ "pf", SNAP_VMF_PFNMAP },    { "de", SNAP_VMF_DONTEXPAND }, { "sh", SNAP_VMF_SHARED },
 		{ "ms", SNAP_VMF_MAYSHARE },  { "um", SNAP_VMF_UFFD },       { "uw", SNAP_VMF_UFFD },
 		{ "ui", SNAP_VMF_UFFD },      { "ss", SNAP_VMF_SHADOWSTACK },{ "sl", SNAP_VMF_SEALED },
-		{ "mm", SNAP_VMF_MIXEDMAP },
+		{ "mm", SNAP_VMF_MIXEDMAP },  { "mw", SNAP_VMF_MAYWRITE },
 	};
 	uint32_t bits = 0;
 	const char *p = value;

@@ -28,6 +28,7 @@ enum {
 	SNAP_VMF_SHADOWSTACK = 1u << 14,/* ss */
 	SNAP_VMF_SEALED = 1u << 15,     /* sl */
 	SNAP_VMF_MIXEDMAP = 1u << 16,   /* mm */
+	SNAP_VMF_MAYWRITE = 1u << 17,   /* mw */
 };
 
 struct snap_map {

@@ -522,6 +522,9 @@ int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *
 			kind = SNAP_VMA_VDSO;
 		else if (!strncmp(m->path, "[vvar", 5))
 			kind = SNAP_VMA_VVAR;
+		else if ((m->shared || (m->vmflags & SNAP_VMF_MAYSHARE)) && m->path[0] == '/' && !m->deleted &&
+			 !(m->vmflags & (SNAP_VMF_IO | SNAP_VMF_PFNMAP | SNAP_VMF_MIXEDMAP)))
+			kind = SNAP_VMA_SHARED_FILE;
 		else if (m->shared || (m->vmflags & (SNAP_VMF_SHARED | SNAP_VMF_MAYSHARE)))
 			return snap_err(ctx, -EOPNOTSUPP,
 					"process %d: mapping %#" PRIx64 "-%#" PRIx64 " (%s) is shared memory, which this version cannot restore; nothing was captured and the process was left running",
@@ -553,7 +556,9 @@ int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *
 		v->end = m->end;
 		v->prot = m->prot;
 		v->kind = kind;
-		v->pgoff = kind == SNAP_VMA_FILE ? m->pgoff : 0;
+		v->pgoff = kind == SNAP_VMA_FILE || kind == SNAP_VMA_SHARED_FILE ? m->pgoff : 0;
+		if (kind == SNAP_VMA_SHARED_FILE && (m->vmflags & SNAP_VMF_MAYWRITE))
+			v->flags |= SNAP_VMA_MAYWRITE;
 		if (m->vmflags & SNAP_VMF_GROWSDOWN)
 			v->flags |= SNAP_VMA_GROWSDOWN;
 		if (m->vmflags & SNAP_VMF_NORESERVE)
@@ -566,7 +571,7 @@ int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *
 			v->flags |= SNAP_VMA_HEAP;
 		if ((r = snap_image_add_string(img, m->path, &v->name)) < 0)
 			return snap_err(ctx, r, "out of memory");
-		if (kind == SNAP_VMA_FILE) {
+		if (kind == SNAP_VMA_FILE || kind == SNAP_VMA_SHARED_FILE) {
 			r = snap_proc_add_file(ctx, img, m->path, m->ino, &v->file);
 			if (r < 0)
 				return r;

@@ -136,6 +136,17 @@ static void *premap_vma(struct child *c, const struct snap_rec_vma *v, uint64_t 
 		if (v->flags & SNAP_VMA_GROWSDOWN)
 			flags |= MAP_GROWSDOWN;
 		p = mmap((void *)at, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	} else if (v->kind == SNAP_VMA_SHARED_FILE) {
+		/* The file is the content: map it shared again, with the saved
+		 * protection (writes after restore reach the file). */
+		const char *path = snap_image_string(c->img, c->img->files[v->file].path);
+		bool rw = (v->prot & PROT_WRITE) || (v->flags & SNAP_VMA_MAYWRITE);
+		int fd = open(path, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0)
+			die(c, "%s: %s (it backs shared memory at %#llx)", path, strerror(errno),
+			    (unsigned long long)v->start);
+		p = mmap((void *)at, len, (int)v->prot, MAP_SHARED | MAP_FIXED, fd, (off_t)v->pgoff);
+		close(fd);
 	} else {
 		const char *path = snap_image_string(c->img, c->img->files[v->file].path);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -255,7 +266,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 
 	for (uint32_t i = 0; i < img->nr_vmas; i++) {
 		const struct snap_rec_vma *v = &img->vmas[i];
-		if (v->kind == SNAP_VMA_ANON || v->kind == SNAP_VMA_FILE) {
+		if (v->kind == SNAP_VMA_ANON || v->kind == SNAP_VMA_FILE || v->kind == SNAP_VMA_SHARED_FILE) {
 			premap_size += v->end - v->start + PAGE;
 			nr_moves++;
 		}
@@ -297,7 +308,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	at = base;
 	for (uint32_t i = 0; i < img->nr_vmas; i++) {
 		const struct snap_rec_vma *v = &img->vmas[i];
-		if (v->kind != SNAP_VMA_ANON && v->kind != SNAP_VMA_FILE)
+		if (v->kind != SNAP_VMA_ANON && v->kind != SNAP_VMA_FILE && v->kind != SNAP_VMA_SHARED_FILE)
 			continue;
 		uint8_t *dst = premap_vma(&c, v, at);
 		fill_vma(&c, codec, pages, p->pages_size, v, dst, &chunk, &loaded);
