@@ -87,6 +87,7 @@ engine: $(B)/snapctl $(UNIT_BIN) $(PROG_BIN)
 
 -include tools/bake/bake.mk
 -include tests/fuzz/fuzz.mk
+-include tests/bench/bench.mk
 
 check:
 	./scripts/check
