@@ -35,6 +35,7 @@ void snap_image_release(struct snap_image *img)
 	free(img->files);
 	free(img->fds);
 	free(img->chunks);
+	free(img->objects);
 	free(img->strings);
 	free(img->blobs);
 	snap_image_init(img);
@@ -72,8 +73,18 @@ static int grow(void **arr, uint32_t *cap, uint32_t count, size_t sz)
 int snap_image_add_vma(struct snap_image *img, struct snap_rec_vma **ret)
 {
 	int r = ADD_RECORD(img, vmas, nr_vmas, cap_vmas, ret);
-	if (r == 0)
+	if (r == 0) {
 		(*ret)->file = -1;
+		(*ret)->object = -1;
+	}
+	return r;
+}
+
+int snap_image_add_object(struct snap_image *img, struct snap_rec_object **ret, int32_t *ret_index)
+{
+	int r = ADD_RECORD(img, objects, nr_objects, cap_objects, ret);
+	if (r == 0)
+		*ret_index = (int32_t)img->nr_objects - 1;
 	return r;
 }
 
@@ -91,6 +102,7 @@ int snap_image_add_fd(struct snap_image *img, struct snap_rec_fd **ret)
 	if (r == 0) {
 		(*ret)->file = -1;
 		(*ret)->same_as = -1;
+		(*ret)->object = -1;
 	}
 	return r;
 }
@@ -195,6 +207,7 @@ int snap_image_encode(struct snap_image *img, void **ret_buf, size_t *ret_len)
 	SRC(SNAP_SEC_FILES, img->files, img->nr_files);
 	SRC(SNAP_SEC_FDS, img->fds, img->nr_fds);
 	SRC(SNAP_SEC_CHUNKS, img->chunks, img->nr_chunks);
+	SRC(SNAP_SEC_OBJECTS, img->objects, img->nr_objects);
 #undef SRC
 	if (img->strings)
 		src[n++] = (struct section_src){ SNAP_SEC_STRINGS, 1, img->strings_len, img->strings, img->strings_len };
@@ -251,6 +264,7 @@ static const struct {
 	[SNAP_SEC_CHUNKS] = { sizeof(struct snap_rec_chunk), "chunks" },
 	[SNAP_SEC_STRINGS] = { 1, "strings" },
 	[SNAP_SEC_BLOBS] = { 1, "blobs" },
+	[SNAP_SEC_OBJECTS] = { sizeof(struct snap_rec_object), "shared memory objects" },
 };
 
 #define BAD(...) snap_err(ctx, -EUCLEAN, "snapshot metadata is corrupt: " __VA_ARGS__)
@@ -273,6 +287,11 @@ static int copy_section(const uint8_t *buf, const struct snap_section *s, void *
 	return 0;
 }
 
+static bool blob_ok(const struct snap_image *img, uint64_t off, uint64_t len)
+{
+	return off <= img->blobs_len && len <= img->blobs_len - off;
+}
+
 static int check_process(struct snap_ctx *ctx, const struct snap_image *img)
 {
 	const struct snap_rec_process *p = &img->process;
@@ -291,6 +310,9 @@ static int check_process(struct snap_ctx *ctx, const struct snap_image *img)
 		return BAD("xsave size %u", p->xsave_size);
 	if (p->pages_size < sizeof(struct snap_pages_header))
 		return BAD("pages file size %llu", (unsigned long long)p->pages_size);
+	if (p->shared_pending_count > SNAP_MAX_PENDING ||
+	    !blob_ok(img, p->shared_pending_off, (uint64_t)p->shared_pending_count * SNAP_SIGINFO_SIZE))
+		return BAD("pending signals lie outside the blob section");
 	return 0;
 }
 
@@ -305,6 +327,12 @@ static int check_threads(struct snap_ctx *ctx, const struct snap_image *img)
 		if (t->xstate_len > SNAP_XSTATE_MAX || t->xstate_off > img->blobs_len ||
 		    t->xstate_len > img->blobs_len - t->xstate_off)
 			return BAD("thread %u's FPU state lies outside the blob section", i);
+		if (t->pending_count > SNAP_MAX_PENDING ||
+		    !blob_ok(img, t->pending_off, (uint64_t)t->pending_count * SNAP_SIGINFO_SIZE))
+			return BAD("thread %u's pending signals lie outside the blob section", i);
+		for (uint32_t k = 0; k < i; k++)
+			if (img->threads[k].tid == t->tid)
+				return BAD("thread id %d appears twice", t->tid);
 	}
 	return 0;
 }
@@ -331,8 +359,14 @@ static int check_vmas(struct snap_ctx *ctx, const struct snap_image *img)
 				   i, (unsigned long long)v->start, (unsigned long long)v->end);
 		if (v->prot & ~7u)
 			return BAD("mapping %u has protection bits %#x", i, v->prot);
-		if (v->kind < SNAP_VMA_ANON || v->kind > SNAP_VMA_SHARED_FILE)
+		if (v->kind < SNAP_VMA_ANON || v->kind > SNAP_VMA_SHMEM)
 			return BAD("mapping %u has kind %u", i, v->kind);
+		if (v->kind == SNAP_VMA_SHMEM ? (v->object < 0 || (uint32_t)v->object >= img->nr_objects ||
+						 v->pgoff > img->objects[v->object].size ||
+						 v->end - v->start > img->objects[v->object].size - v->pgoff)
+					      : v->object != -1)
+			return BAD("mapping %u refers to shared memory object %d (of %u) or lies outside it", i,
+				   v->object, img->nr_objects);
 		if ((v->kind == SNAP_VMA_FILE || v->kind == SNAP_VMA_SHARED_FILE) != (v->file >= 0) ||
 		    v->file >= (int32_t)img->nr_files || v->file < -1)
 			return BAD("mapping %u refers to file %d of %u", i, v->file, img->nr_files);
@@ -353,10 +387,16 @@ static int check_fds(struct snap_ctx *ctx, const struct snap_image *img)
 		const struct snap_rec_fd *f = &img->fds[i];
 		if (f->fd <= prev || f->fd >= (1 << 20))
 			return BAD("fd record %u (fd %d) is out of order or too large", i, f->fd);
-		if (f->kind < SNAP_FD_FILE || f->kind > SNAP_FD_DEVICE)
+		if (f->kind < SNAP_FD_FILE || f->kind > SNAP_FD_KIND_MAX)
 			return BAD("fd %d has kind %u", f->fd, f->kind);
-		if ((f->kind != SNAP_FD_STDIO) != (f->file >= 0) || f->file >= (int32_t)img->nr_files || f->file < -1)
+		bool has_file = f->kind == SNAP_FD_FILE || f->kind == SNAP_FD_DEVICE;
+		if (has_file != (f->file >= 0) || f->file >= (int32_t)img->nr_files || f->file < -1)
 			return BAD("fd %d refers to file %d of %u", f->fd, f->file, img->nr_files);
+		if ((f->kind == SNAP_FD_MEMFD) != (f->object >= 0) || f->object >= (int32_t)img->nr_objects ||
+		    f->object < -1)
+			return BAD("fd %d refers to shared memory object %d of %u", f->fd, f->object, img->nr_objects);
+		if (!blob_ok(img, f->data_off, f->data_len))
+			return BAD("fd %d's data lies outside the blob section", f->fd);
 		if (f->kind == SNAP_FD_STDIO && f->fd > 2)
 			return BAD("fd %d is recorded as stdio", f->fd);
 		if (f->same_as != -1 && (f->same_as < 0 || (uint32_t)f->same_as >= i ||
@@ -370,22 +410,34 @@ static int check_fds(struct snap_ctx *ctx, const struct snap_image *img)
 static int check_chunks(struct snap_ctx *ctx, const struct snap_image *img)
 {
 	uint64_t file_end = sizeof(struct snap_pages_header), prev_vaddr_end = 0;
-	uint32_t v = 0;
+	uint32_t v = 0, prev_object = 0;
 
 	for (uint32_t i = 0; i < img->nr_chunks; i++) {
 		const struct snap_rec_chunk *c = &img->chunks[i];
 		uint64_t len;
 
+		if (c->object < prev_object || c->object > img->nr_objects)
+			return BAD("chunk %u belongs to object %u (of %u) out of order", i, c->object, img->nr_objects);
+		if (c->object != prev_object)
+			prev_vaddr_end = 0;
+		prev_object = c->object;
 		if (c->npages == 0 || c->npages > SNAP_CHUNK_MAX_PAGES || c->vaddr % SNAP_PAGE_SIZE ||
 		    c->vaddr < prev_vaddr_end)
 			return BAD("chunk %u (%#llx, %u pages) is empty, unaligned or out of order", i,
 				   (unsigned long long)c->vaddr, c->npages);
 		len = (uint64_t)c->npages * SNAP_PAGE_SIZE;
-		while (v < img->nr_vmas && img->vmas[v].end <= c->vaddr)
-			v++;
-		if (v == img->nr_vmas || c->vaddr < img->vmas[v].start || c->vaddr + len > img->vmas[v].end ||
-		    (img->vmas[v].kind != SNAP_VMA_ANON && img->vmas[v].kind != SNAP_VMA_FILE))
-			return BAD("chunk %u (%#llx) is not inside one memory mapping", i, (unsigned long long)c->vaddr);
+		if (c->object) {
+			const struct snap_rec_object *o = &img->objects[c->object - 1];
+			if (c->vaddr > o->size || len > o->size - c->vaddr)
+				return BAD("chunk %u lies outside shared memory object %u", i, c->object - 1);
+		} else {
+			while (v < img->nr_vmas && img->vmas[v].end <= c->vaddr)
+				v++;
+			if (v == img->nr_vmas || c->vaddr < img->vmas[v].start || c->vaddr + len > img->vmas[v].end ||
+			    (img->vmas[v].kind != SNAP_VMA_ANON && img->vmas[v].kind != SNAP_VMA_FILE))
+				return BAD("chunk %u (%#llx) is not inside one memory mapping", i,
+					   (unsigned long long)c->vaddr);
+		}
 		switch (c->encoding) {
 		case SNAP_CHUNK_RAW:
 			if (c->offset % SNAP_PAGE_SIZE || c->stored_len != len)
@@ -407,6 +459,20 @@ static int check_chunks(struct snap_ctx *ctx, const struct snap_image *img)
 	if (file_end != img->process.pages_size)
 		return BAD("the pages file should end at %llu, the chunks end at %llu",
 			   (unsigned long long)img->process.pages_size, (unsigned long long)file_end);
+	return 0;
+}
+
+static int check_objects(struct snap_ctx *ctx, const struct snap_image *img)
+{
+	if (img->nr_objects > SNAP_MAX_OBJECTS)
+		return BAD("%u shared memory objects (at most %u)", img->nr_objects, SNAP_MAX_OBJECTS);
+	for (uint32_t i = 0; i < img->nr_objects; i++) {
+		const struct snap_rec_object *o = &img->objects[i];
+		if (o->kind < SNAP_OBJECT_SHARED_ANON || o->kind > SNAP_OBJECT_MEMFD || o->size % SNAP_PAGE_SIZE ||
+		    o->size > (1ull << 46) || !str_ok(img, o->name))
+			return BAD("shared memory object %u (kind %u, %llu bytes) is malformed", i, o->kind,
+				   (unsigned long long)o->size);
+	}
 	return 0;
 }
 
@@ -482,6 +548,7 @@ int snap_image_decode(struct snap_ctx *ctx, const void *data, size_t len, struct
 	TAKE(SNAP_SEC_FILES, files, nr_files);
 	TAKE(SNAP_SEC_FDS, fds, nr_fds);
 	TAKE(SNAP_SEC_CHUNKS, chunks, nr_chunks);
+	TAKE(SNAP_SEC_OBJECTS, objects, nr_objects);
 	TAKE(SNAP_SEC_STRINGS, strings, strings_len);
 #undef TAKE
 	if (r == 0 && secs[SNAP_SEC_BLOBS]) {
@@ -497,7 +564,8 @@ int snap_image_decode(struct snap_ctx *ctx, const void *data, size_t len, struct
 		return BAD("string table is not terminated");
 	}
 	if ((r = check_process(ctx, &img)) < 0 || (r = check_threads(ctx, &img)) < 0 ||
-	    (r = check_files(ctx, &img)) < 0 || (r = check_vmas(ctx, &img)) < 0 || (r = check_fds(ctx, &img)) < 0 ||
+	    (r = check_files(ctx, &img)) < 0 || (r = check_objects(ctx, &img)) < 0 || (r = check_vmas(ctx, &img)) < 0 ||
+	    (r = check_fds(ctx, &img)) < 0 ||
 	    (r = check_chunks(ctx, &img)) < 0) {
 		snap_image_release(&img);
 		return r;

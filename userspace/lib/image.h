@@ -37,7 +37,8 @@ enum snap_section_type {
 	SNAP_SEC_CHUNKS = 6,
 	SNAP_SEC_STRINGS = 7,
 	SNAP_SEC_BLOBS = 8,
-	SNAP_SEC_MAX = 8,
+	SNAP_SEC_OBJECTS = 9,
+	SNAP_SEC_MAX = 9,
 };
 
 struct snap_meta_header {
@@ -89,7 +90,17 @@ struct snap_rec_process {
 	uint64_t pages_size;        /* exact size of the pages file */
 	uint32_t pages_header_crc;
 	uint32_t reserved1;
+	/* signals pending for the whole process: siginfo_t (128 bytes) each, in blobs */
+	uint64_t shared_pending_off;
+	uint32_t shared_pending_count;
+	uint32_t reserved2;
+	/* ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF: time left and interval */
+	struct { uint64_t value_us, interval_us; } itimers[3];
 };
+
+#define SNAP_SIGINFO_SIZE 128
+#define SNAP_MAX_OBJECTS 1024
+#define SNAP_MAX_PENDING 4096
 
 struct snap_rec_thread {
 	int32_t tid;
@@ -108,6 +119,10 @@ struct snap_rec_thread {
 	uint32_t xstate_len;
 	uint32_t reserved1;
 	char comm[16];
+	/* signals pending for this thread: siginfo_t each, in blobs */
+	uint64_t pending_off;
+	uint32_t pending_count;
+	uint32_t reserved2;
 };
 
 enum snap_vma_kind {
@@ -116,6 +131,7 @@ enum snap_vma_kind {
 	SNAP_VMA_VDSO = 3,   /* [vdso]: moved into place, not copied */
 	SNAP_VMA_VVAR = 4,   /* [vvar], [vvar_vclock]: moved with the vdso */
 	SNAP_VMA_SHARED_FILE = 5, /* MAP_SHARED file mapping: mapped again, the file is the content */
+	SNAP_VMA_SHMEM = 6,  /* MAP_SHARED anonymous or memfd: a shared memory object, content in chunks */
 };
 
 /* vma flags */
@@ -125,6 +141,11 @@ enum snap_vma_kind {
 #define SNAP_VMA_HEAP (1u << 3)    /* [heap] */
 #define SNAP_VMA_LOCKED (1u << 4)
 #define SNAP_VMA_MAYWRITE (1u << 5) /* shared file mapping that may become writable (file opened O_RDWR) */
+#define SNAP_VMA_HUGEPAGE (1u << 6)   /* MADV_HUGEPAGE */
+#define SNAP_VMA_NOHUGEPAGE (1u << 7) /* MADV_NOHUGEPAGE */
+#define SNAP_VMA_DONTFORK (1u << 8)   /* MADV_DONTFORK */
+#define SNAP_VMA_WIPEONFORK (1u << 9) /* MADV_WIPEONFORK */
+#define SNAP_VMA_DONTDUMP (1u << 10)  /* MADV_DONTDUMP */
 
 struct snap_rec_vma {
 	uint64_t start, end;
@@ -134,7 +155,22 @@ struct snap_rec_vma {
 	uint32_t flags;             /* SNAP_VMA_* */
 	int32_t file;               /* index into files, -1 */
 	snap_str_t name;            /* [vdso], [vvar], [stack], path... */
+	int32_t object;             /* SNAP_VMA_SHMEM: index into objects (pgoff is the offset in it), else -1 */
+};
+
+enum snap_object_kind {
+	SNAP_OBJECT_SHARED_ANON = 1, /* MAP_SHARED | MAP_ANONYMOUS */
+	SNAP_OBJECT_MEMFD = 2,       /* memfd_create */
+};
+
+/* A shared memory object: its pages are chunks with .object = index + 1. */
+struct snap_rec_object {
+	uint64_t size;
+	uint32_t kind;
+	uint32_t seals;             /* F_GET_SEALS of a memfd */
+	snap_str_t name;            /* memfd name, without the "memfd:" prefix */
 	uint32_t reserved;
+	uint64_t ino;               /* at capture, to tell objects apart */
 };
 
 /* What a file looked like at capture; restore refuses a file that differs. */
@@ -149,6 +185,13 @@ enum snap_fd_kind {
 	SNAP_FD_FILE = 1,    /* regular file: reopened by path */
 	SNAP_FD_STDIO = 2,   /* fd 0-2 on a tty or pipe: bound to the restorer's own */
 	SNAP_FD_DEVICE = 3,  /* /dev/null, /dev/zero, /dev/urandom...: reopened by path */
+	SNAP_FD_PIPE = 4,    /* aux[0] pipe id, aux[1] 1 = write end, aux[2] pipe size; data: buffered bytes */
+	SNAP_FD_EVENTFD = 5, /* aux[0] count, aux[1] 1 = EFD_SEMAPHORE */
+	SNAP_FD_SIGNALFD = 6,/* aux[0] signal mask */
+	SNAP_FD_TIMERFD = 7, /* aux[0] clock id, aux[1] ns left (0: disarmed), aux[2] interval ns, aux[3] ticks */
+	SNAP_FD_EPOLL = 8,   /* data: { int32 fd; uint32 events; uint64 data; } per watched fd */
+	SNAP_FD_MEMFD = 9,   /* object: the memfd's object */
+	SNAP_FD_KIND_MAX = 9,
 };
 
 #define SNAP_FD_CLOEXEC (1u << 0)
@@ -162,6 +205,10 @@ struct snap_rec_fd {
 	uint64_t pos;
 	uint32_t flags;             /* SNAP_FD_* */
 	int32_t same_as;            /* index of an earlier fd sharing this open file, -1 */
+	int32_t object;             /* SNAP_FD_MEMFD: index into objects, else -1 */
+	uint32_t data_len;          /* bytes in blobs at data_off (kind-specific) */
+	uint64_t data_off;
+	uint64_t aux[4];            /* kind-specific, see enum snap_fd_kind */
 };
 
 enum snap_chunk_encoding {
@@ -178,7 +225,7 @@ struct snap_rec_chunk {
 	/* CRC-32C of the pages file from the end of the previous chunk (or of
 	 * the header) to the end of this one: padding is covered too. */
 	uint32_t crc;
-	uint32_t reserved;
+	uint32_t object;            /* 0: process memory at vaddr; k: object k - 1, vaddr = offset in it */
 };
 
 struct snap_pages_header {
@@ -205,12 +252,14 @@ struct snap_image {
 	uint32_t nr_fds;
 	struct snap_rec_chunk *chunks;
 	uint32_t nr_chunks;
+	struct snap_rec_object *objects;
+	uint32_t nr_objects;
 	char *strings;              /* starts with "\0" */
 	uint32_t strings_len;
 	uint8_t *blobs;
 	uint64_t blobs_len;
 	/* capacities for the builders */
-	uint32_t cap_threads, cap_vmas, cap_files, cap_fds, cap_chunks, cap_strings;
+	uint32_t cap_threads, cap_vmas, cap_files, cap_fds, cap_chunks, cap_strings, cap_objects;
 	uint64_t cap_blobs;
 };
 
@@ -224,6 +273,7 @@ int snap_image_add_file(struct snap_image *img, struct snap_rec_file **ret, int3
 int snap_image_add_fd(struct snap_image *img, struct snap_rec_fd **ret);
 int snap_image_add_thread(struct snap_image *img, struct snap_rec_thread **ret);
 int snap_image_add_chunk(struct snap_image *img, struct snap_rec_chunk **ret);
+int snap_image_add_object(struct snap_image *img, struct snap_rec_object **ret, int32_t *ret_index);
 const char *snap_image_string(const struct snap_image *img, snap_str_t s);
 
 /* Serializes img (with its uuid and pages_size already set) into a meta

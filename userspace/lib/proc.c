@@ -27,6 +27,7 @@
 
 #include "compat.h"
 #include "ctx.h"
+#include "fdkind.h"
 #include "snap_features.h"
 #include "image.h"
 #include "inject.h"
@@ -463,6 +464,13 @@ int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
 
 		if (fd <= 2 && (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && is_tty_major(major(st.st_rdev))))) {
 			rec->kind = SNAP_FD_STDIO;
+			continue;
+		}
+		r = snap_fdkind_capture(ctx, pid, fd, link, &st, rec, img);
+		if (r < 0)
+			break;
+		if (r > 0) {
+			r = 0;
 			continue;
 		}
 		if (S_ISCHR(st.st_mode)) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "fdkind.h"
 #include "image.h"
 #include "maps.h"
 #include "restore.h"
@@ -32,6 +33,7 @@
 struct child {
 	const struct snap_image *img;
 	int report_fd;
+	int *object_fds;        /* a memfd per shared memory object */
 	struct snap_map *cur;   /* our own layout */
 	size_t nr_cur;
 };
@@ -50,6 +52,12 @@ static __attribute__((noreturn, format(printf, 2, 3))) void die(struct child *c,
 	}
 	_exit(127);
 }
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
 
 struct interval {
 	uint64_t start, end;
@@ -203,6 +211,8 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 {
 	const struct snap_image *img = c->img;
 	int max_fd = 2, keep_stdio[3] = { 0, 0, 0 };
+	struct snap_fdkind_state *kinds = NULL;
+	char msg[512];
 
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
 		if (img->fds[i].fd > max_fd)
@@ -210,21 +220,33 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 		if (img->fds[i].kind == SNAP_FD_STDIO)
 			keep_stdio[img->fds[i].fd] = 1;
 	}
+	/* Our own fds go above every saved one; everything else is closed. */
+	int keep[2 + SNAP_MAX_OBJECTS], nkeep = 0;
 	c->report_fd = lift_fd(c, c->report_fd, max_fd + 1);
-	if (*exe_fd >= 0)
+	keep[nkeep++] = c->report_fd;
+	if (*exe_fd >= 0) {
 		*exe_fd = lift_fd(c, *exe_fd, max_fd + 1);
-
-	/* Close everything else: only the saved fds and our two remain. */
+		keep[nkeep++] = *exe_fd;
+	}
+	for (uint32_t i = 0; i < img->nr_objects; i++) {
+		c->object_fds[i] = lift_fd(c, c->object_fds[i], max_fd + 1);
+		keep[nkeep++] = c->object_fds[i];
+	}
 	for (int fd = 0; fd < 3; fd++)
 		if (!keep_stdio[fd])
 			close(fd);
-	int lo = c->report_fd < *exe_fd || *exe_fd < 0 ? c->report_fd : *exe_fd;
-	int hi = c->report_fd > *exe_fd ? c->report_fd : *exe_fd;
-	close_range(3, (unsigned)lo - 1, 0);
-	if (hi != lo)
-		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
-	close_range((unsigned)hi + 1, ~0u, 0);
+	qsort(keep, (size_t)nkeep, sizeof(int), cmp_int);
+	unsigned int from = 3;
+	for (int i = 0; i < nkeep; i++) {
+		if ((unsigned int)keep[i] > from)
+			close_range(from, (unsigned int)keep[i] - 1, 0);
+		from = (unsigned int)keep[i] + 1;
+	}
+	close_range(from, ~0u, 0);
 
+	msg[0] = '\0';
+	if (snap_fdkind_restore_prepare(img, &kinds, msg, sizeof(msg)) < 0)
+		die(c, "%s", msg[0] ? msg : "cannot prepare the fds");
 	for (uint32_t i = 0; i < img->nr_fds; i++) {
 		const struct snap_rec_fd *f = &img->fds[i];
 		int fd;
@@ -239,11 +261,22 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 			fd = fcntl(img->fds[f->same_as].fd, F_DUPFD_CLOEXEC, 0);
 			if (fd < 0)
 				die(c, "fd %d: cannot share fd %d: %s", f->fd, img->fds[f->same_as].fd, strerror(errno));
-		} else {
+		} else if (f->kind == SNAP_FD_FILE || f->kind == SNAP_FD_DEVICE) {
 			fd = reopen_fd(c, f);
+		} else if (f->kind == SNAP_FD_MEMFD) {
+			fd = fcntl(c->object_fds[f->object], F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				die(c, "fd %d: cannot open its memfd again: %s", f->fd, strerror(errno));
+		} else {
+			fd = snap_fdkind_restore_open(kinds, f, msg, sizeof(msg));
+			if (fd < 0)
+				die(c, "fd %d: %s", f->fd, msg[0] ? msg : strerror(-fd));
 		}
 		place_fd(c, fd, f);
 	}
+	if (snap_fdkind_restore_finish(kinds, msg, sizeof(msg)) < 0)
+		die(c, "%s", msg[0] ? msg : "cannot finish the fds");
+	snap_fdkind_restore_free(kinds);
 }
 
 void snap_restore_child(const struct snap_image *img, const char *dir, int report_fd, int pages_fd)
