@@ -36,6 +36,7 @@ void snap_image_release(struct snap_image *img)
 	free(img->fds);
 	free(img->chunks);
 	free(img->objects);
+	free(img->object_sources);
 	free(img->strings);
 	free(img->blobs);
 	snap_image_init(img);
@@ -82,9 +83,24 @@ int snap_image_add_vma(struct snap_image *img, struct snap_rec_vma **ret)
 
 int snap_image_add_object(struct snap_image *img, struct snap_rec_object **ret, int32_t *ret_index)
 {
-	int r = ADD_RECORD(img, objects, nr_objects, cap_objects, ret);
-	if (r == 0)
+	uint32_t cap = img->cap_objects;
+	int r;
+
+	if (img->nr_objects >= SNAP_MAX_OBJECTS)
+		return -E2BIG;
+	r = ADD_RECORD(img, objects, nr_objects, cap_objects, ret);
+	if (r == 0 && img->cap_objects != cap) {
+		void *p = realloc(img->object_sources, img->cap_objects * sizeof(*img->object_sources));
+		if (!p) {
+			img->nr_objects--;
+			return -ENOMEM;
+		}
+		img->object_sources = p;
+	}
+	if (r == 0) {
 		*ret_index = (int32_t)img->nr_objects - 1;
+		img->object_sources[*ret_index][0] = '\0';
+	}
 	return r;
 }
 

@@ -146,6 +146,7 @@ enum snap_vma_kind {
 #define SNAP_VMA_DONTFORK (1u << 8)   /* MADV_DONTFORK */
 #define SNAP_VMA_WIPEONFORK (1u << 9) /* MADV_WIPEONFORK */
 #define SNAP_VMA_DONTDUMP (1u << 10)  /* MADV_DONTDUMP */
+#define SNAP_VMA_WHOLE (1u << 11)     /* every page stored (private map of a deleted file, kept as anon) */
 
 struct snap_rec_vma {
 	uint64_t start, end;
@@ -258,6 +259,8 @@ struct snap_image {
 	uint32_t strings_len;
 	uint8_t *blobs;
 	uint64_t blobs_len;
+	/* capture only, never written: where each object's content can be read */
+	char (*object_sources)[64];
 	/* capacities for the builders */
 	uint32_t cap_threads, cap_vmas, cap_files, cap_fds, cap_chunks, cap_strings, cap_objects;
 	uint64_t cap_blobs;

@@ -50,6 +50,8 @@ struct dumper {
 	int nremote;
 	size_t staged;      /* bytes */
 	const struct snap_rec_vma *vma;
+	uint32_t object;            /* 0: process memory; k: object k - 1 */
+	int object_fd;
 	/* chunks of the staged batch, compressed by every worker in parallel */
 	struct job *jobs;
 	uint32_t nr_jobs;
@@ -243,6 +245,7 @@ static int emit_job(struct dumper *d, const struct job *j)
 	c->offset = o->base + o->fill + pad;
 	c->stored_len = stored;
 	c->crc = snap_crc32c(0, start, pad + stored);
+	c->object = d->object;
 	o->fill += pad + stored;
 	d->stats.chunks++;
 	d->stats.bytes_memory += len;
@@ -288,7 +291,7 @@ static int run_jobs(struct dumper *d)
 static int process_staged(struct dumper *d)
 {
 	const uint8_t *p = d->staging;
-	bool skip_zero = d->vma->kind == SNAP_VMA_ANON;
+	bool skip_zero = d->object || d->vma->kind == SNAP_VMA_ANON;
 	int r;
 
 	for (int i = 0; i < d->nremote; i++) {
@@ -334,6 +337,29 @@ static int read_staged(struct dumper *d)
 
 	if (d->nremote == 0)
 		return 0;
+	if (d->object) {
+		/* a shared memory object: offsets in its file */
+		uint8_t *p = d->staging;
+		for (int i = 0; i < d->nremote; i++) {
+			size_t done = 0;
+			while (done < d->remote[i].iov_len) {
+				ssize_t m = pread(d->object_fd, p + done, d->remote[i].iov_len - done,
+						  (off_t)(uintptr_t)d->remote[i].iov_base + (off_t)done);
+				if (m < 0 && errno == EINTR)
+					continue;
+				if (m < 0)
+					return snap_err(d->ctx, -errno, "cannot read shared memory object %u of process %d: %s",
+							d->object - 1, (int)d->pid, strerror(errno));
+				if (m == 0) { /* past the end: the object shrank; zeros */
+					memset(p + done, 0, d->remote[i].iov_len - done);
+					break;
+				}
+				done += (size_t)m;
+			}
+			p += d->remote[i].iov_len;
+		}
+		return process_staged(d);
+	}
 	if (d->vma->prot & PROT_READ)
 		n = sys_process_vm_readv(d->pid, &local, 1, d->remote, (unsigned long)d->nremote);
 	if (n != (ssize_t)d->staged) {
@@ -408,7 +434,9 @@ static int dump_vma(struct dumper *d, const struct snap_rec_vma *v)
 			bool want = false;
 			if (i < n) {
 				uint64_t e = pm[i];
-				if (v->kind == SNAP_VMA_ANON)
+				if (v->flags & SNAP_VMA_WHOLE)
+					want = true; /* its file is gone: read every page */
+				else if (v->kind == SNAP_VMA_ANON)
 					want = e & (PM_PRESENT | PM_SWAPPED);
 				else /* private file page: only copies that differ from the file */
 					want = (e & PM_SWAPPED) || ((e & PM_PRESENT) && !(e & PM_FILE));
@@ -427,6 +455,43 @@ static int dump_vma(struct dumper *d, const struct snap_rec_vma *v)
 	if (r == 0)
 		r = read_staged(d);
 	free(pm);
+	return r;
+}
+
+/* A shared memory object: the pages it has (SEEK_DATA), whoever maps them. */
+static int dump_object(struct dumper *d, uint32_t index)
+{
+	const struct snap_rec_object *o = &d->img->objects[index];
+	const char *source = d->img->object_sources[index];
+	off_t pos = 0, end;
+	int r = 0;
+
+	d->object = index + 1;
+	d->vma = NULL;
+	d->object_fd = open(source, O_RDONLY | O_CLOEXEC);
+	if (d->object_fd < 0)
+		return snap_err(d->ctx, -errno, "cannot open shared memory object %u of process %d (%s): %s", index,
+				(int)d->pid, source, strerror(errno));
+	while (r == 0 && (uint64_t)pos < o->size) {
+		pos = lseek(d->object_fd, pos, SEEK_DATA);
+		if (pos < 0)
+			break; /* ENXIO: no data past pos */
+		end = lseek(d->object_fd, pos, SEEK_HOLE);
+		if (end < 0 || (uint64_t)end > o->size)
+			end = (off_t)o->size;
+		pos &= ~(off_t)(SNAP_PAGE_SIZE - 1);
+		end = (end + SNAP_PAGE_SIZE - 1) & ~(off_t)(SNAP_PAGE_SIZE - 1);
+		if ((uint64_t)end > o->size)
+			end = (off_t)o->size;
+		if (end > pos)
+			r = stage_run(d, (uint64_t)pos, (uint64_t)(end - pos) / SNAP_PAGE_SIZE);
+		pos = end;
+	}
+	if (r == 0)
+		r = read_staged(d);
+	close(d->object_fd);
+	d->object_fd = -1;
+	d->object = 0;
 	return r;
 }
 
@@ -485,6 +550,8 @@ int snap_memory_dump(struct snap_ctx *ctx, pid_t pid, struct snap_image *img, co
 		if (v->kind == SNAP_VMA_ANON || v->kind == SNAP_VMA_FILE)
 			r = dump_vma(&d, v);
 	}
+	for (uint32_t i = 0; i < img->nr_objects && r == 0; i++)
+		r = dump_object(&d, i);
 	if (r == 0)
 		r = out_flush(&d);
 	if (r == 0) {

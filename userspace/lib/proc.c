@@ -180,9 +180,48 @@ static int read_handlers(struct snap_ctx *ctx, pid_t pid, struct snap_inject *in
 	return 0;
 }
 
+/* Signals queued and not yet delivered, read without dequeueing them. */
+static int read_pending(struct snap_ctx *ctx, pid_t tid, bool shared, struct snap_image *img, uint64_t *ret_off,
+			uint32_t *ret_count)
+{
+	uint8_t buf[32 * SNAP_SIGINFO_SIZE];
+	uint32_t count = 0;
+	uint64_t first = 0;
+
+	for (;;) {
+		struct {
+			uint64_t off;
+			uint32_t flags;
+			int32_t nr;
+		} args = { count, shared ? 1 /* PTRACE_PEEKSIGINFO_SHARED */ : 0, 32 };
+		int n = sys_ptrace(PTRACE_PEEKSIGINFO, tid, &args, buf);
+		if (n < 0)
+			return snap_err(ctx, n, "cannot read the pending signals of thread %d: %s", (int)tid,
+					strerror(-n));
+		if (n == 0)
+			break;
+		uint64_t off;
+		int r = snap_image_add_blob(img, buf, (uint32_t)n * SNAP_SIGINFO_SIZE, &off);
+		if (r < 0)
+			return snap_err(ctx, r, "out of memory");
+		if (count == 0)
+			first = off;
+		count += (uint32_t)n;
+		if (count > SNAP_MAX_PENDING)
+			return snap_err(ctx, -E2BIG, "thread %d has more than %u pending signals", (int)tid,
+					SNAP_MAX_PENDING);
+		if (n < 32)
+			break;
+	}
+	*ret_off = first;
+	*ret_count = count;
+	return 0;
+}
+
 /* What one thread alone knows: its signal stack and mask, its tid address,
  * rseq and robust futex list. */
-static int read_thread_signals(struct snap_ctx *ctx, pid_t tid, struct snap_inject *inj, struct snap_rec_thread *t)
+static int read_thread_signals(struct snap_ctx *ctx, pid_t tid, struct snap_inject *inj, struct snap_image *img,
+			       struct snap_rec_thread *t)
 {
 	struct {
 		uint64_t sp;
@@ -224,7 +263,7 @@ static int read_thread_signals(struct snap_ctx *ctx, pid_t tid, struct snap_inje
 		t->robust_head = (uint64_t)(uintptr_t)head;
 		t->robust_len = len;
 	}
-	return 0;
+	return read_pending(ctx, tid, false, img, &t->pending_off, &t->pending_count);
 }
 
 static int read_regs(struct snap_ctx *ctx, pid_t pid, struct snap_image *img, struct snap_rec_thread *t)
@@ -335,6 +374,19 @@ int snap_proc_read_state(struct snap_ctx *ctx, pid_t pid, struct snap_inject *in
 	if (r < 0)
 		return (int)r;
 	p->brk = (uint64_t)r;
+	for (int which = 0; which < 3; which++) {
+		uint64_t itv[4]; /* interval sec, usec; value sec, usec */
+		r = inject(ctx, inj, SYS_getitimer, (uint64_t)which, inj->scratch, 0, 0, "getitimer");
+		if (r < 0)
+			return (int)r;
+		if (snap_inject_read(inj, inj->scratch, itv, sizeof(itv)) < 0)
+			return snap_err(ctx, -EFAULT, "cannot read the interval timers of process %d", (int)pid);
+		p->itimers[which].interval_us = itv[0] * 1000000 + itv[1];
+		p->itimers[which].value_us = itv[2] * 1000000 + itv[3];
+	}
+	r = read_pending(ctx, pid, true, img, &p->shared_pending_off, &p->shared_pending_count);
+	if (r < 0)
+		return (int)r;
 	return read_handlers(ctx, pid, inj, img);
 }
 
@@ -358,7 +410,47 @@ int snap_proc_read_thread(struct snap_ctx *ctx, pid_t pid, pid_t tid, struct sna
 	r = read_regs(ctx, tid, img, t);
 	if (r < 0)
 		return (int)r;
-	return read_thread_signals(ctx, tid, inj, t);
+	return read_thread_signals(ctx, tid, inj, img, t);
+}
+
+/* Finds or adds the shared memory object behind a mapping or an fd; source
+ * is a /proc path through which its content can be read. */
+static int add_object(struct snap_ctx *ctx, pid_t pid, struct snap_image *img, uint64_t ino, uint32_t kind,
+		      const char *name, const char *source, int32_t *ret_index)
+{
+	struct snap_rec_object *o;
+	struct stat st;
+	int fd, r;
+
+	for (uint32_t i = 0; i < img->nr_objects; i++)
+		if (img->objects[i].ino == ino) {
+			*ret_index = (int32_t)i;
+			return 0;
+		}
+	fd = open(source, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return snap_err(ctx, r, "process %d: cannot open the shared memory %s through %s: %s", (int)pid, name,
+				source, strerror(-r));
+	}
+	r = snap_image_add_object(img, &o, ret_index);
+	if (r < 0) {
+		close(fd);
+		return snap_err(ctx, r, "process %d has too many shared memory objects", (int)pid);
+	}
+	o->kind = kind;
+	o->ino = ino;
+	o->size = ((uint64_t)st.st_size + SNAP_PAGE_SIZE - 1) & ~(uint64_t)(SNAP_PAGE_SIZE - 1);
+	if (kind == SNAP_OBJECT_MEMFD) {
+		int seals = fcntl(fd, F_GET_SEALS);
+		o->seals = seals > 0 ? (uint32_t)seals : 0;
+	}
+	close(fd);
+	snprintf(img->object_sources[*ret_index], sizeof(img->object_sources[0]), "%s", source);
+	r = snap_image_add_string(img, name, &o->name);
+	return r < 0 ? snap_err(ctx, r, "out of memory") : 0;
 }
 
 /* ---- fds ---- */
@@ -487,6 +579,25 @@ int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
 			r = snap_proc_add_file(ctx, img, link, st.st_ino, &rec->file);
 			continue;
 		}
+		if (S_ISREG(st.st_mode) && !strncmp(link, "/memfd:", 7)) {
+			char name[PATH_MAX];
+			snprintf(name, sizeof(name), "%s", link + 7);
+			if (strlen(name) > 10 && !strcmp(name + strlen(name) - 10, " (deleted)"))
+				name[strlen(name) - 10] = '\0';
+			rec->kind = SNAP_FD_MEMFD;
+			r = add_object(ctx, pid, img, st.st_ino, SNAP_OBJECT_MEMFD, name, path, &rec->object);
+			if (r < 0)
+				break;
+			for (uint32_t k = 0; k + 1 < img->nr_fds; k++) {
+				struct snap_rec_fd *o = &img->fds[k];
+				if (o->kind == SNAP_FD_MEMFD && o->object == rec->object && o->same_as == -1 &&
+				    sys_kcmp(pid, pid, KCMP_FILE, (unsigned long)o->fd, (unsigned long)fd) == 0) {
+					rec->same_as = (int32_t)k;
+					break;
+				}
+			}
+			continue;
+		}
 		if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && link[0] == '/' && !strstr(link, " (deleted)")) {
 			rec->kind = SNAP_FD_FILE;
 			if (S_ISREG(st.st_mode) && (flags & O_ACCMODE) == O_RDONLY)
@@ -514,10 +625,26 @@ int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
 
 /* ---- memory map ---- */
 
+/* POSIX timers (timer_create) are not restored: refuse rather than lose them. */
+static int check_posix_timers(struct snap_ctx *ctx, pid_t pid)
+{
+	char buf[256];
+	ssize_t n = read_proc(pid, "timers", buf, sizeof(buf));
+
+	if (n > 0 && strstr(buf, "ID:"))
+		return snap_err(ctx, -EOPNOTSUPP,
+				"process %d has POSIX timers (timer_create), which this version cannot restore; nothing was captured and the process was left running",
+				(int)pid);
+	return 0;
+}
+
 int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *maps, size_t n,
 			struct snap_image *img)
 {
-	int r;
+	int r = check_posix_timers(ctx, pid);
+
+	if (r < 0)
+		return r;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct snap_map *m = &maps[i];
@@ -533,6 +660,13 @@ int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *
 		else if ((m->shared || (m->vmflags & SNAP_VMF_MAYSHARE)) && m->path[0] == '/' && !m->deleted &&
 			 !(m->vmflags & (SNAP_VMF_IO | SNAP_VMF_PFNMAP | SNAP_VMF_MIXEDMAP)))
 			kind = SNAP_VMA_SHARED_FILE;
+		else if (m->shared && m->deleted &&
+			 (!strcmp(m->path, "/dev/zero") || !strncmp(m->path, "/memfd:", 7)))
+			kind = SNAP_VMA_SHMEM;
+		else if (m->shared && !strncmp(m->path, "/SYSV", 5))
+			return snap_err(ctx, -EOPNOTSUPP,
+					"process %d: mapping %#" PRIx64 "-%#" PRIx64 " is a SysV shared memory segment (key 0x%s), which this version cannot restore; nothing was captured and the process was left running",
+					(int)pid, m->start, m->end, m->path + 5);
 		else if (m->shared || (m->vmflags & (SNAP_VMF_SHARED | SNAP_VMF_MAYSHARE)))
 			return snap_err(ctx, -EOPNOTSUPP,
 					"process %d: mapping %#" PRIx64 "-%#" PRIx64 " (%s) is shared memory, which this version cannot restore; nothing was captured and the process was left running",
@@ -541,10 +675,8 @@ int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *
 			return snap_err(ctx, -EOPNOTSUPP,
 					"process %d: mapping %#" PRIx64 "-%#" PRIx64 " (%s) maps device memory (a GPU?), which cannot be captured",
 					(int)pid, m->start, m->end, m->path);
-		else if (m->deleted)
-			return snap_err(ctx, -EOPNOTSUPP,
-					"process %d: mapping %#" PRIx64 "-%#" PRIx64 " is of the deleted file %s, which cannot be found again at restore",
-					(int)pid, m->start, m->end, m->path);
+		else if (m->deleted && m->path[0] == '/')
+			kind = SNAP_VMA_ANON; /* its file is gone: every page is kept */
 		else if (m->path[0] == '/' || m->ino)
 			kind = SNAP_VMA_FILE;
 		else if (m->path[0] == '\0' || m->path[0] == '[')
@@ -573,6 +705,29 @@ int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *
 			v->flags |= SNAP_VMA_NORESERVE;
 		if (m->vmflags & SNAP_VMF_LOCKED)
 			v->flags |= SNAP_VMA_LOCKED;
+		if (m->vmflags & SNAP_VMF_HUGEPAGE)
+			v->flags |= SNAP_VMA_HUGEPAGE;
+		if (m->vmflags & SNAP_VMF_NOHUGEPAGE)
+			v->flags |= SNAP_VMA_NOHUGEPAGE;
+		if (m->vmflags & SNAP_VMF_DONTCOPY)
+			v->flags |= SNAP_VMA_DONTFORK;
+		if (m->vmflags & SNAP_VMF_WIPEONFORK)
+			v->flags |= SNAP_VMA_WIPEONFORK;
+		if (m->vmflags & SNAP_VMF_DONTDUMP)
+			v->flags |= SNAP_VMA_DONTDUMP;
+		if (kind == SNAP_VMA_ANON && m->deleted)
+			v->flags |= SNAP_VMA_WHOLE;
+		if (kind == SNAP_VMA_SHMEM) {
+			char source[64];
+			snprintf(source, sizeof(source), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)pid, m->start,
+				 m->end);
+			r = add_object(ctx, pid, img, m->ino,
+				       m->path[1] == 'm' ? SNAP_OBJECT_MEMFD : SNAP_OBJECT_SHARED_ANON,
+				       m->path[1] == 'm' ? m->path + 7 : "", source, &v->object);
+			if (r < 0)
+				return r;
+			v->pgoff = m->pgoff;
+		}
 		if (!strcmp(m->path, "[stack]"))
 			v->flags |= SNAP_VMA_STACK;
 		if (!strcmp(m->path, "[heap]"))

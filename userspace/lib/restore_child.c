@@ -114,7 +114,7 @@ static void fill_vma(struct child *c, struct snap_codec *codec, const uint8_t *p
 	const struct snap_image *img = c->img;
 	uint32_t i = *chunk_index;
 
-	while (i < img->nr_chunks && img->chunks[i].vaddr < v->end) {
+	while (i < img->nr_chunks && img->chunks[i].object == 0 && img->chunks[i].vaddr < v->end) {
 		const struct snap_rec_chunk *ch = &img->chunks[i];
 		uint64_t len = (uint64_t)ch->npages * PAGE;
 		uint8_t *to = dst + (ch->vaddr - v->start);
@@ -132,6 +132,75 @@ static void fill_vma(struct child *c, struct snap_codec *codec, const uint8_t *p
 	*chunk_index = i;
 }
 
+/* A memfd per shared memory object, filled from its chunks. */
+static void make_objects(struct child *c, struct snap_codec *codec, const uint8_t *pages, uint64_t pages_size,
+			 uint64_t *loaded)
+{
+	const struct snap_image *img = c->img;
+	uint32_t i = 0;
+
+	c->object_fds = calloc(img->nr_objects + 1, sizeof(int));
+	if (!c->object_fds)
+		die(c, "out of memory");
+	while (i < img->nr_chunks && img->chunks[i].object == 0)
+		i++;
+	for (uint32_t k = 0; k < img->nr_objects; k++) {
+		const struct snap_rec_object *o = &img->objects[k];
+		const char *name = snap_image_string(img, o->name);
+		unsigned int flags = MFD_CLOEXEC | (o->seals ? MFD_ALLOW_SEALING : 0);
+		int fd = memfd_create(name[0] ? name : "snapctl-shared", flags);
+		uint8_t *m = NULL;
+
+		if (fd < 0 || ftruncate(fd, (off_t)o->size) < 0)
+			die(c, "cannot create shared memory object %u (%llu bytes): %s", k, (unsigned long long)o->size,
+			    strerror(errno));
+		if (o->size) {
+			m = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (m == MAP_FAILED)
+				die(c, "cannot map shared memory object %u: %s", k, strerror(errno));
+		}
+		for (; i < img->nr_chunks && img->chunks[i].object == k + 1; i++) {
+			const struct snap_rec_chunk *ch = &img->chunks[i];
+			uint64_t len = (uint64_t)ch->npages * PAGE;
+			if (ch->offset + ch->stored_len > pages_size)
+				die(c, "chunk %u lies outside the pages file", i);
+			if (ch->encoding == SNAP_CHUNK_RAW)
+				memcpy(m + ch->vaddr, pages + ch->offset, len);
+			else if (snap_codec_decompress(codec, pages + ch->offset, ch->stored_len, m + ch->vaddr, len) < 0)
+				die(c, "chunk %u (shared memory object %u) does not decompress: the snapshot is corrupt", i, k);
+			*loaded += len;
+		}
+		if (m)
+			munmap(m, o->size);
+		c->object_fds[k] = fd;
+	}
+}
+
+/* madvise and mlock state that changes behaviour moves with the mapping. */
+static void apply_advice(struct child *c, const struct snap_rec_vma *v, void *dst)
+{
+	static const struct {
+		uint32_t flag;
+		int advice;
+		const char *name;
+	} advice[] = {
+		{ SNAP_VMA_HUGEPAGE, MADV_HUGEPAGE, "MADV_HUGEPAGE" },
+		{ SNAP_VMA_NOHUGEPAGE, MADV_NOHUGEPAGE, "MADV_NOHUGEPAGE" },
+		{ SNAP_VMA_DONTFORK, MADV_DONTFORK, "MADV_DONTFORK" },
+		{ SNAP_VMA_WIPEONFORK, MADV_WIPEONFORK, "MADV_WIPEONFORK" },
+		{ SNAP_VMA_DONTDUMP, MADV_DONTDUMP, "MADV_DONTDUMP" },
+	};
+	size_t len = v->end - v->start;
+
+	for (size_t i = 0; i < sizeof(advice) / sizeof(advice[0]); i++)
+		if ((v->flags & advice[i].flag) && madvise(dst, len, advice[i].advice) < 0)
+			die(c, "cannot apply %s to %#llx: %s", advice[i].name, (unsigned long long)v->start,
+			    strerror(errno));
+	if ((v->flags & SNAP_VMA_LOCKED) && mlock(dst, len) < 0)
+		die(c, "cannot lock %#llx-%#llx in memory: %s (raise RLIMIT_MEMLOCK)", (unsigned long long)v->start,
+		    (unsigned long long)v->end, strerror(errno));
+}
+
 static void *premap_vma(struct child *c, const struct snap_rec_vma *v, uint64_t at)
 {
 	uint64_t len = v->end - v->start;
@@ -144,6 +213,8 @@ static void *premap_vma(struct child *c, const struct snap_rec_vma *v, uint64_t 
 		if (v->flags & SNAP_VMA_GROWSDOWN)
 			flags |= MAP_GROWSDOWN;
 		p = mmap((void *)at, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	} else if (v->kind == SNAP_VMA_SHMEM) {
+		p = mmap((void *)at, len, (int)v->prot, MAP_SHARED | MAP_FIXED, c->object_fds[v->object], (off_t)v->pgoff);
 	} else if (v->kind == SNAP_VMA_SHARED_FILE) {
 		/* The file is the content: map it shared again, with the saved
 		 * protection (writes after restore reach the file). */
@@ -299,7 +370,8 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 
 	for (uint32_t i = 0; i < img->nr_vmas; i++) {
 		const struct snap_rec_vma *v = &img->vmas[i];
-		if (v->kind == SNAP_VMA_ANON || v->kind == SNAP_VMA_FILE || v->kind == SNAP_VMA_SHARED_FILE) {
+		if (v->kind == SNAP_VMA_ANON || v->kind == SNAP_VMA_FILE || v->kind == SNAP_VMA_SHARED_FILE ||
+		    v->kind == SNAP_VMA_SHMEM) {
 			premap_size += v->end - v->start + PAGE;
 			nr_moves++;
 		}
@@ -307,8 +379,12 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	for (size_t i = 0; i < c.nr_cur; i++)
 		if (is_special(&c.cur[i]))
 			park_size += c.cur[i].end - c.cur[i].start;
+	uint64_t nr_queue = img->process.shared_pending_count;
+	for (uint32_t i = 0; i < img->nr_threads; i++)
+		nr_queue += img->threads[i].pending_count;
 	args_size = ALIGN_UP(sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves) +
-				     (uint64_t)img->nr_threads * sizeof(struct restorer_thread),
+				     (uint64_t)img->nr_threads * sizeof(struct restorer_thread) +
+				     nr_queue * sizeof(struct restorer_sigqueue),
 			     PAGE);
 	blob_size = ALIGN_UP(blob_len, PAGE);
 	thread_stacks = (uint64_t)img->nr_threads * RESTORER_THREAD_STACK;
@@ -330,6 +406,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	moves = (struct restorer_move *)((char *)args + sizeof(*args));
 	args->moves_off = sizeof(*args);
 	args->threads_off = sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves);
+	args->sigqueue_off = args->threads_off + (uint64_t)img->nr_threads * sizeof(struct restorer_thread);
 
 	/* Memory: premap every mapping and fill it from the chunks. */
 	pages = mmap(NULL, p->pages_size, PROT_READ, MAP_PRIVATE, pages_fd, 0);
@@ -338,15 +415,18 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	r = snap_codec_new(&codec);
 	if (r < 0)
 		die(&c, "cannot set up zstd");
+	make_objects(&c, codec, pages, p->pages_size, &loaded);
 	at = base;
 	for (uint32_t i = 0; i < img->nr_vmas; i++) {
 		const struct snap_rec_vma *v = &img->vmas[i];
-		if (v->kind != SNAP_VMA_ANON && v->kind != SNAP_VMA_FILE && v->kind != SNAP_VMA_SHARED_FILE)
+		if (v->kind != SNAP_VMA_ANON && v->kind != SNAP_VMA_FILE && v->kind != SNAP_VMA_SHARED_FILE &&
+		    v->kind != SNAP_VMA_SHMEM)
 			continue;
 		uint8_t *dst = premap_vma(&c, v, at);
 		fill_vma(&c, codec, pages, p->pages_size, v, dst, &chunk, &loaded);
 		if (mprotect(dst, v->end - v->start, (int)v->prot) < 0)
 			die(&c, "cannot protect %#llx: %s", (unsigned long long)v->start, strerror(errno));
+		apply_advice(&c, v, dst);
 		moves[args->nr_moves++] = (struct restorer_move){ at, v->start, v->end - v->start };
 		at += v->end - v->start + PAGE;
 	}
@@ -403,6 +483,11 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 			die(&c, "%s: %s", exe, strerror(errno));
 	}
 	rebuild_fds(&c, &exe_fd);
+	for (uint32_t k = 0; k < img->nr_objects; k++) {
+		if (img->objects[k].seals && fcntl(c.object_fds[k], F_ADD_SEALS, (int)img->objects[k].seals) < 0)
+			die(&c, "cannot seal memfd %s: %s", snap_image_string(img, img->objects[k].name), strerror(errno));
+		close(c.object_fds[k]);
+	}
 
 	/* The blob's arguments: mm fields, signals, thread registrations. */
 	args->mm = (struct prctl_mm_map){
@@ -441,6 +526,27 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 		rt->robust_len = t->robust_len;
 		rt->clear_child_tid = t->clear_child_tid;
 		rt->stack_top = stacks + (uint64_t)(i + 1) * RESTORER_THREAD_STACK;
+	}
+	/* Pending signals: the process's first, then each thread's. */
+	struct restorer_sigqueue *q = (struct restorer_sigqueue *)((char *)args + args->sigqueue_off);
+	for (uint32_t i = 0; i <= img->nr_threads; i++) {
+		uint64_t off = i == 0 ? p->shared_pending_off : img->threads[i - 1].pending_off;
+		uint32_t count = i == 0 ? p->shared_pending_count : img->threads[i - 1].pending_count;
+		for (uint32_t k = 0; k < count; k++) {
+			struct restorer_sigqueue *e = &q[args->nr_sigqueue++];
+			memcpy(e->info, img->blobs + off + (uint64_t)k * SNAP_SIGINFO_SIZE, SNAP_SIGINFO_SIZE);
+			memcpy(&e->sig, e->info, sizeof(int32_t)); /* si_signo comes first */
+			e->tid = i == 0 ? 0 : img->threads[i - 1].tid;
+		}
+	}
+	for (int w = 0; w < 3; w++) {
+		if (!p->itimers[w].value_us)
+			continue;
+		args->itimers[w][0] = p->itimers[w].interval_us / 1000000;
+		args->itimers[w][1] = p->itimers[w].interval_us % 1000000;
+		args->itimers[w][2] = p->itimers[w].value_us / 1000000;
+		args->itimers[w][3] = p->itimers[w].value_us % 1000000;
+		args->itimer_set |= 1u << w;
 	}
 	if (__rseq_size) {
 		args->self_rseq_ptr = (uint64_t)(uintptr_t)((char *)__builtin_thread_pointer() + __rseq_offset);

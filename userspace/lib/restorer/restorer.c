@@ -150,6 +150,10 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 	uint64_t park;
 	long r;
 
+	/* Nothing is delivered until the parent loads the saved masks. */
+	uint64_t all = ~0ull;
+	sys4(__NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &all, 0, 8);
+
 	/* glibc registered rseq for the child's thread in memory about to go. */
 	if (a->self_rseq_len) {
 		r = sys4(__NR_rseq, a->self_rseq_ptr, a->self_rseq_len, RSEQ_FLAG_UNREGISTER_, a->self_rseq_sig);
@@ -208,6 +212,26 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 			fail(a, RESTORER_STEP_CLONE_THREAD, r, (uint64_t)threads_of(a)[i].tid);
 	}
 	setup_thread(a, &threads_of(a)[0]);
+
+	/* Signals that were pending, queued again from inside the process
+	 * (the kernel accepts any siginfo a process sends itself). */
+	const struct restorer_sigqueue *q = (const struct restorer_sigqueue *)((char *)a + a->sigqueue_off);
+	int32_t tgid = threads_of(a)[0].tid;
+	for (uint64_t i = 0; i < a->nr_sigqueue; i++) {
+		if (q[i].tid == 0)
+			r = sys3(__NR_rt_sigqueueinfo, tgid, q[i].sig, q[i].info);
+		else
+			r = sys4(__NR_rt_tgsigqueueinfo, tgid, q[i].tid, q[i].sig, q[i].info);
+		if (r < 0)
+			fail(a, RESTORER_STEP_SIGQUEUE, r, (uint64_t)q[i].sig);
+	}
+	for (int which = 0; which < 3; which++) {
+		if (!(a->itimer_set & (1u << which)))
+			continue;
+		r = sys3(__NR_setitimer, which, a->itimers[which], 0);
+		if (r < 0)
+			fail(a, RESTORER_STEP_ITIMER, r, (uint64_t)which);
+	}
 
 	if (a->exe_fd >= 0)
 		sys1(__NR_close, a->exe_fd);

@@ -35,6 +35,13 @@ struct restorer_thread {
 	uint64_t stack_top;          /* 16-byte aligned, in the blob's area */
 };
 
+/* A signal to queue again: tid 0 for the whole process. */
+struct restorer_sigqueue {
+	int32_t tid;
+	int32_t sig;
+	uint8_t info[128]; /* siginfo_t */
+};
+
 /* Failure report the blob writes to err_fd before exit_group(127). */
 struct restorer_failure {
 	uint32_t magic; /* RESTORER_FAILURE_MAGIC */
@@ -56,6 +63,8 @@ enum restorer_step {
 	RESTORER_STEP_RSEQ_REGISTER,
 	RESTORER_STEP_ROBUST_LIST,
 	RESTORER_STEP_CLONE_THREAD,
+	RESTORER_STEP_SIGQUEUE,
+	RESTORER_STEP_ITIMER,
 	RESTORER_STEP_COUNT,
 };
 
@@ -84,6 +93,14 @@ struct restorer_args {
 		uint64_t handler, flags, restorer, mask;
 	} sigactions[RESTORER_NSIG];
 	uint64_t sigaction_set; /* bit (signo - 1): restore this handler */
+
+	/* pending signals, queued again: sigqueue[nr_sigqueue] at args + sigqueue_off */
+	uint64_t nr_sigqueue;
+	uint64_t sigqueue_off;
+	/* ITIMER_REAL, _VIRTUAL, _PROF as struct itimerval (interval, value), if set */
+	uint64_t itimers[3][4];
+	uint32_t itimer_set; /* bit n: itimers[n] */
+	uint32_t reserved0;
 
 	/* threads[nr_threads] at (char *)args + threads_off; [0] is the leader */
 	uint64_t nr_threads;
