@@ -13,7 +13,7 @@ for variant in "" -static; do
 	for io in uring sync; do
 		CAPTURE_ARGS="--io $io" roundtrip "mem_pattern$variant 64 MiB ($io)" "mem_pattern$variant" 64
 	done
-	for prog in protections filemap heap files signals clock threads shm; do
+	for prog in protections filemap heap files signals clock threads shm churn; do
 		roundtrip "$prog$variant" "$prog$variant"
 	done
 done
@@ -251,6 +251,7 @@ refuse_capture() {
 	fi
 }
 refuse_capture "target holding a TCP socket" tcp "fd [0-9]* is a socket" "$WORK/tcp-snap"
+refuse_capture "target holding an inotify fd" inotify "fd [0-9]* is a kernel object (anon inode)" "$WORK/inotify-snap"
 mkdir -p "$WORK/exists"
 refuse_capture "target directory exists" mem_pattern "already exists" "$WORK/exists" 8
 
