@@ -31,7 +31,17 @@ const char *snap_ctx_error(const struct snap_ctx *ctx);
 struct snap_capture_opts {
 	bool leave_running;     /* resume the target after the snapshot is published */
 	const char *io_backend; /* "uring", "sync" or NULL to probe */
+	/* The target's SNAPCTL_READY_FD (a pipe or socket to whoever runs it),
+	 * or -1 / 0 for none. It is recorded, whatever it is, as the readiness
+	 * fd: a restored process reads "restored\n" from it. */
+	int ready_fd;
 };
+
+/* The readiness protocol (see include/snap/ready.h). */
+#define SNAP_READY_ENV "SNAPCTL_READY_FD"
+#define SNAP_READY_LINE "ready\n"
+#define SNAP_CONTINUED_LINE "continued\n"
+#define SNAP_RESTORED_LINE "restored\n"
 
 struct snap_capture_result {
 	pid_t pid;

@@ -69,7 +69,7 @@ static int fsync_path(const char *path)
 }
 
 /* Reads everything but memory contents while the target is frozen. */
-static int read_process(struct snap_ctx *ctx, const struct snap_freeze *fr, struct snap_image *img)
+static int read_process(struct snap_ctx *ctx, const struct snap_freeze *fr, int ready_fd, struct snap_image *img)
 {
 	struct snap_map *maps = NULL;
 	struct snap_inject inj;
@@ -90,7 +90,7 @@ static int read_process(struct snap_ctx *ctx, const struct snap_freeze *fr, stru
 	free(maps);
 	if (r < 0)
 		return r;
-	r = snap_proc_read_fds(ctx, pid, img);
+	r = snap_proc_read_fds(ctx, pid, ready_fd, img);
 	if (r < 0)
 		return r;
 
@@ -162,7 +162,7 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 	r = snap_freeze(ctx, pid, &fr);
 	if (r < 0)
 		return r;
-	r = read_process(ctx, &fr, &img);
+	r = read_process(ctx, &fr, opts->ready_fd, &img);
 	if (r < 0)
 		goto fail;
 

@@ -192,7 +192,8 @@ enum snap_fd_kind {
 	SNAP_FD_TIMERFD = 7, /* aux[0] clock id, aux[1] ns left (0: disarmed), aux[2] interval ns, aux[3] ticks */
 	SNAP_FD_EPOLL = 8,   /* data: { int32 fd; uint32 events; uint64 data; } per watched fd */
 	SNAP_FD_MEMFD = 9,   /* object: the memfd's object */
-	SNAP_FD_KIND_MAX = 9,
+	SNAP_FD_READY = 10,  /* the readiness fd: restored as a pipe holding "restored\n" */
+	SNAP_FD_KIND_MAX = 10,
 };
 
 #define SNAP_FD_CLOEXEC (1u << 0)

@@ -503,7 +503,7 @@ static int fd_compare(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
+int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, int ready_fd, struct snap_image *img)
 {
 	char dirpath[64], link[PATH_MAX], name[32], path[96];
 	struct dirent *de;
@@ -553,6 +553,10 @@ int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img)
 		rec->pos = pos;
 		rec->open_flags = flags & ~(uint32_t)O_CLOEXEC;
 		rec->flags = (flags & O_CLOEXEC) ? SNAP_FD_CLOEXEC : 0;
+		if (fd == ready_fd && ready_fd > 0) {
+			rec->kind = SNAP_FD_READY;
+			continue;
+		}
 
 		if (fd <= 2 && (S_ISFIFO(st.st_mode) || (S_ISCHR(st.st_mode) && is_tty_major(major(st.st_rdev))))) {
 			rec->kind = SNAP_FD_STDIO;

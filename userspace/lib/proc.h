@@ -20,7 +20,7 @@ int snap_proc_read_state(struct snap_ctx *ctx, pid_t pid, struct snap_inject *in
 int snap_proc_read_thread(struct snap_ctx *ctx, pid_t pid, pid_t tid, struct snap_inject *inj,
 			  struct snap_image *img);
 /* Every fd; refuses sockets, pipes beyond stdio, and unknown kinds. */
-int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, struct snap_image *img);
+int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, int ready_fd, struct snap_image *img);
 /* Turns the memory map into image mappings (no contents yet); refuses
  * shared, deleted and device mappings. */
 int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *maps, size_t n,

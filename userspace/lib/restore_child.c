@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <snap/snap.h>
+
 #include "codec.h"
 #include "fdkind.h"
 #include "image.h"
@@ -334,6 +336,13 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 				die(c, "fd %d: cannot share fd %d: %s", f->fd, img->fds[f->same_as].fd, strerror(errno));
 		} else if (f->kind == SNAP_FD_FILE || f->kind == SNAP_FD_DEVICE) {
 			fd = reopen_fd(c, f);
+		} else if (f->kind == SNAP_FD_READY) {
+			/* The process is told it was restored on its readiness fd. */
+			int p2[2];
+			if (pipe2(p2, O_CLOEXEC) < 0 || write(p2[1], SNAP_RESTORED_LINE, strlen(SNAP_RESTORED_LINE)) < 0)
+				die(c, "fd %d: cannot prepare the readiness answer: %s", f->fd, strerror(errno));
+			close(p2[1]);
+			fd = p2[0];
 		} else if (f->kind == SNAP_FD_MEMFD) {
 			fd = fcntl(c->object_fds[f->object], F_DUPFD_CLOEXEC, 0);
 			if (fd < 0)
