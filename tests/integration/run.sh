@@ -13,7 +13,7 @@ for variant in "" -static; do
 	for io in uring sync; do
 		CAPTURE_ARGS="--io $io" roundtrip "mem_pattern$variant 64 MiB ($io)" "mem_pattern$variant" 64
 	done
-	for prog in protections filemap heap files signals clock threads shm churn; do
+	for prog in protections filemap heap files signals clock threads shm churn fdkinds; do
 		roundtrip "$prog$variant" "$prog$variant"
 	done
 done

@@ -10,6 +10,11 @@
 
 #include "sys.h"
 
+/* <linux/timerfd.h> has it, but also redefines glibc's struct flock. */
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
+
 /* syscall(2) reports failure as -1/errno; the project wants -errno. */
 static long ret_errno(long r)
 {
@@ -64,6 +69,16 @@ int sys_rseq(void *rseq, uint32_t len, int flags, uint32_t sig)
 int sys_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
 {
 	return ret_errno(prctl(option, arg2, arg3, arg4, arg5));
+}
+
+int sys_signalfd4(int fd, uint64_t mask, int flags)
+{
+	return ret_errno(syscall(__NR_signalfd4, fd, &mask, sizeof(mask), flags));
+}
+
+int sys_timerfd_set_ticks(int fd, uint64_t ticks)
+{
+	return ret_errno(ioctl(fd, TFD_IOC_SET_TICKS, &ticks));
 }
 
 ssize_t sys_process_vm_readv(pid_t pid, const struct iovec *local, unsigned long local_count,

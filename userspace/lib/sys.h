@@ -37,6 +37,15 @@ int sys_rseq(void *rseq, uint32_t len, int flags, uint32_t sig);
 /* prctl(2), with -errno instead of -1. */
 int sys_prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5);
 
+/* ---- fds that are kernel objects --------------------------------------------- */
+
+/* signalfd4(2) with the kernel's 64-bit mask (bit signo - 1), so that every
+ * signal can be named, glibc's reserved 32 and 33 included. */
+int sys_signalfd4(int fd, uint64_t mask, int flags);
+/* TFD_IOC_SET_TICKS: sets a timerfd's count of expirations not yet read
+ * (ticks > 0; Linux 3.17, CONFIG_CHECKPOINT_RESTORE). */
+int sys_timerfd_set_ticks(int fd, uint64_t ticks);
+
 /* ---- another process's memory -------------------------------------------- */
 
 /* Bytes transferred (may be short at an unmapped page), or -errno. */
