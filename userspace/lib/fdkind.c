@@ -352,7 +352,7 @@ static int capture_eventfd(struct snap_ctx *ctx, pid_t pid, int fd, const char *
 		rec->aux[1] = sem != 0;
 	else
 		snap_log(ctx, SNAP_LOG_WARN,
-			 "process %d: fd %d: this kernel does not show whether an eventfd is a semaphore (Linux 6.6 does); it is restored as a plain counter",
+			 "process %d: fd %d: this kernel does not show whether an eventfd is a semaphore (no \"eventfd-semaphore:\" in fdinfo); it is restored as a plain counter",
 			 (int)pid, fd);
 	return 1;
 }
