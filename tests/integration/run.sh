@@ -47,6 +47,29 @@ python_test() {
 }
 python_test
 
+# ---- pre-copy: a region written all along, captured while it runs -------
+precopy_test() {
+	local name="pre-copy ($1) of a region written throughout the capture$2" dir="$WORK/precopy-$1$2"
+	start_prog "$dir" "writer$2" 256 || { not_ok "$name: not ready"; return; }
+	if ! "$SNAPCTL" --json capture --pid "$PROG_PID" --out "$dir/snap" --precopy-rounds 4 --dirty "$1" \
+		>"$dir/capture.out" 2>"$dir/capture.err"; then
+		kill -9 "$PROG_PID"; reap_prog; not_ok "$name: capture failed" "$dir/capture.err"; return
+	fi
+	reap_prog
+	if ! grep -q "\"dirty_backend\":\"$1\"" "$dir/capture.out" || grep -q '"precopy_rounds":[01],' "$dir/capture.out"; then
+		not_ok "$name: no pre-copy passes reported" "$dir/capture.out"
+		return
+	fi
+	restore_fg "$dir" "$dir/snap" && grep -qs '^ok' "$dir/prog.out" ||
+		{ not_ok "$name: the restored region is not the one at the freeze" "$dir/restore.err" "$dir/prog.err"; return; }
+	ok "$name: $(grep -o '"freeze_ms":[0-9.]*' "$dir/capture.out"), $(grep -o '"frozen_bytes":[0-9]*' "$dir/capture.out")"
+}
+precopy_test uffd-wp ""
+precopy_test uffd-wp -static
+precopy_test none ""
+CAPTURE_ARGS="--precopy-rounds 3" roundtrip "threads with pre-copy" threads
+CAPTURE_ARGS="--precopy-rounds 3" roundtrip "shared memory with pre-copy" shm
+
 # ---- sparse: 16 GiB reserved, 4096 pages touched ------------------------
 sparse_test() {
 	local name="sparse 16 GiB NORESERVE, 4096 pages$1" dir="$WORK/sparse$1" size

@@ -19,6 +19,7 @@ static const char *vma_kind(uint32_t kind)
 	case SNAP_VMA_VDSO: return "vdso";
 	case SNAP_VMA_VVAR: return "vvar";
 	case SNAP_VMA_SHARED_FILE: return "shared";
+	case SNAP_VMA_SHMEM: return "shmem";
 	default: return "?";
 	}
 }
@@ -29,6 +30,13 @@ static const char *fd_kind(uint32_t kind)
 	case SNAP_FD_FILE: return "file";
 	case SNAP_FD_STDIO: return "stdio";
 	case SNAP_FD_DEVICE: return "device";
+	case SNAP_FD_PIPE: return "pipe";
+	case SNAP_FD_EVENTFD: return "eventfd";
+	case SNAP_FD_SIGNALFD: return "signalfd";
+	case SNAP_FD_TIMERFD: return "timerfd";
+	case SNAP_FD_EPOLL: return "epoll";
+	case SNAP_FD_MEMFD: return "memfd";
+	case SNAP_FD_READY: return "ready";
 	default: return "?";
 	}
 }
@@ -160,7 +168,8 @@ int cmd_inspect(struct cli *cli, int argc, char **argv)
 		for (uint32_t i = 0; i < img.nr_fds; i++) {
 			const struct snap_rec_fd *f = &img.fds[i];
 			printf("%-5d %-6s %10" PRIu64 "  %s\n", f->fd, fd_kind(f->kind), f->pos,
-			       f->file >= 0 ? snap_image_string(&img, img.files[f->file].path) : "(restorer's own)");
+			       f->file >= 0 ? snap_image_string(&img, img.files[f->file].path)
+				   : f->kind == SNAP_FD_STDIO ? "(the restoring command's own)" : "");
 		}
 	}
 	free(mem);

@@ -20,6 +20,8 @@
 #include "io.h"
 #include "maps.h"
 #include "memory.h"
+#include "precopy.h"
+#include "dirty.h"
 #include "proc.h"
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -136,6 +138,7 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 	const struct snap_io_ops *io;
 	struct snap_freeze fr = { 0 };
 	struct snap_memory_stats stats = { 0 };
+	struct snap_precopy *pc = NULL;
 	struct snap_image img;
 	char tmp[PATH_MAX], path[PATH_MAX];
 	bool tmp_made = false;
@@ -159,12 +162,32 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 	if (getrandom(img.uuid, sizeof(img.uuid), 0) != sizeof(img.uuid))
 		return snap_err(ctx, -EIO, "getrandom failed");
 
+	if (opts->precopy_rounds > 0) {
+		const struct snap_dirty_ops *dirty;
+		r = snap_dirty_select(opts->dirty_backend, &dirty);
+		if (r < 0)
+			return snap_err(ctx, r, "dirty tracking '%s': %s", opts->dirty_backend ? opts->dirty_backend : "any",
+					r == -ENOENT ? "unknown or not available here (uffd-wp, soft-dirty, none)"
+						     : strerror(-r));
+		r = snap_precopy_run(ctx, pid, opts->precopy_rounds, dirty, &pc);
+		if (r < 0)
+			return r;
+	}
 	r = snap_freeze(ctx, pid, &fr);
 	if (r < 0)
-		return r;
+		goto fail;
 	r = read_process(ctx, &fr, opts->ready_fd, &img);
 	if (r < 0)
 		goto fail;
+	if (pc) {
+		/* The last changes; then the shadow is the snapshot's memory. */
+		r = snap_precopy_finish(ctx, pc, &img);
+		if (r < 0)
+			goto fail;
+		res.freeze_ns = snap_now_ns() - fr.frozen_at_ns;
+		if (opts->leave_running && img.nr_objects == 0)
+			snap_thaw(&fr); /* shared memory objects are read frozen */
+	}
 
 	if (!mkdtemp(tmp)) {
 		r = snap_err(ctx, -errno, "cannot create %s: %s", tmp, strerror(errno));
@@ -179,7 +202,7 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 		r = snap_err(ctx, -errno, "cannot create %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	r = snap_memory_dump(ctx, pid, &img, io, fd, &stats);
+	r = snap_memory_dump(ctx, pid, &img, io, fd, pc, &stats);
 	if (r < 0)
 		goto fail;
 	if (fsync(fd) < 0) {
@@ -225,7 +248,18 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 		fsync_path(dirname(copy));
 	}
 
-	res.freeze_ns = snap_now_ns() - fr.frozen_at_ns;
+	if (!res.freeze_ns)
+		res.freeze_ns = snap_now_ns() - fr.frozen_at_ns;
+	if (pc) {
+		struct snap_precopy_stats ps;
+		snap_precopy_stats(pc, &ps);
+		res.precopy_rounds = ps.rounds;
+		res.precopy_bytes = ps.bytes_running;
+		res.frozen_bytes = ps.bytes_frozen;
+		snprintf(res.dirty_backend, sizeof(res.dirty_backend), "%s", ps.backend);
+		snap_precopy_free(pc);
+		pc = NULL;
+	}
 	if (opts->leave_running) {
 		snap_thaw(&fr);
 	} else {
@@ -252,6 +286,7 @@ fail:
 	if (tmp_made)
 		remove_tree(tmp);
 	snap_thaw(&fr);
+	snap_precopy_free(pc);
 	free(meta);
 	snap_image_release(&img);
 	return r;

@@ -186,10 +186,16 @@ enum snap_fd_kind {
 	SNAP_FD_FILE = 1,    /* regular file: reopened by path */
 	SNAP_FD_STDIO = 2,   /* fd 0-2 on a tty or pipe: bound to the restorer's own */
 	SNAP_FD_DEVICE = 3,  /* /dev/null, /dev/zero, /dev/urandom...: reopened by path */
-	SNAP_FD_PIPE = 4,    /* aux[0] pipe id, aux[1] 1 = write end, aux[2] pipe size; data: buffered bytes */
+	/* pipe: aux[0] pipe id, aux[1] 1 = write end, aux[2] pipe size; data: the
+	 * buffered bytes, on the pipe's first record only (none without a read
+	 * end); an end with no record is closed at restore */
+	SNAP_FD_PIPE = 4,
 	SNAP_FD_EVENTFD = 5, /* aux[0] count, aux[1] 1 = EFD_SEMAPHORE */
 	SNAP_FD_SIGNALFD = 6,/* aux[0] signal mask */
-	SNAP_FD_TIMERFD = 7, /* aux[0] clock id, aux[1] ns left (0: disarmed), aux[2] interval ns, aux[3] ticks */
+	/* timerfd: aux[0] clock id | settime flags << 32, aux[1] ns left (0:
+	 * disarmed, or fired and unread when aux[2] and aux[3] are not 0),
+	 * aux[2] interval ns, aux[3] ticks not yet read */
+	SNAP_FD_TIMERFD = 7,
 	SNAP_FD_EPOLL = 8,   /* data: { int32 fd; uint32 events; uint64 data; } per watched fd */
 	SNAP_FD_MEMFD = 9,   /* object: the memfd's object */
 	SNAP_FD_READY = 10,  /* the readiness fd: restored as a pipe holding "restored\n" */
@@ -206,7 +212,7 @@ struct snap_rec_fd {
 	uint32_t open_flags;        /* O_* as in fdinfo, without O_CLOEXEC */
 	uint64_t pos;
 	uint32_t flags;             /* SNAP_FD_* */
-	int32_t same_as;            /* index of an earlier fd sharing this open file, -1 */
+	int32_t same_as;            /* index of an earlier fd sharing this open file (any kind), -1 */
 	int32_t object;             /* SNAP_FD_MEMFD: index into objects, else -1 */
 	uint32_t data_len;          /* bytes in blobs at data_off (kind-specific) */
 	uint64_t data_off;

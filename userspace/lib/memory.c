@@ -19,6 +19,7 @@
 #include "image.h"
 #include "io.h"
 #include "memory.h"
+#include "precopy.h"
 #include "sys.h"
 
 #define PM_PRESENT (1ull << 63)
@@ -51,6 +52,7 @@ struct dumper {
 	size_t staged;      /* bytes */
 	const struct snap_rec_vma *vma;
 	uint32_t object;            /* 0: process memory; k: object k - 1 */
+	const struct snap_precopy *precopy;
 	int object_fd;
 	/* chunks of the staged batch, compressed by every worker in parallel */
 	struct job *jobs;
@@ -360,6 +362,18 @@ static int read_staged(struct dumper *d)
 		}
 		return process_staged(d);
 	}
+	if (d->precopy) {
+		/* pre-copied: the shadow holds each page as it was at the freeze */
+		uint8_t *p = d->staging;
+		for (int i = 0; i < d->nremote; i++) {
+			const uint8_t *src = snap_precopy_page(d->precopy, (uint64_t)(uintptr_t)d->remote[i].iov_base);
+			if (!src)
+				return snap_err(d->ctx, -EIO, "the pre-copy lacks memory at %p", d->remote[i].iov_base);
+			memcpy(p, src, d->remote[i].iov_len);
+			p += d->remote[i].iov_len;
+		}
+		return process_staged(d);
+	}
 	if (d->vma->prot & PROT_READ)
 		n = sys_process_vm_readv(d->pid, &local, 1, d->remote, (unsigned long)d->nremote);
 	if (n != (ssize_t)d->staged) {
@@ -417,6 +431,20 @@ static int dump_vma(struct dumper *d, const struct snap_rec_vma *v)
 	int r = 0;
 
 	d->vma = v;
+	if (d->precopy) {
+		uint64_t run_start = 0, run_len = 0;
+		for (uint64_t a = v->start; a <= v->end && r == 0; a += SNAP_PAGE_SIZE) {
+			if (a < v->end && snap_precopy_page(d->precopy, a)) {
+				if (!run_len)
+					run_start = a;
+				run_len++;
+			} else if (run_len) {
+				r = stage_run(d, run_start, run_len);
+				run_len = 0;
+			}
+		}
+		return r ? r : read_staged(d);
+	}
 	pm = malloc(PAGEMAP_BATCH * sizeof(uint64_t));
 	if (!pm)
 		return snap_err(d->ctx, -ENOMEM, "out of memory");
@@ -496,9 +524,9 @@ static int dump_object(struct dumper *d, uint32_t index)
 }
 
 int snap_memory_dump(struct snap_ctx *ctx, pid_t pid, struct snap_image *img, const struct snap_io_ops *io_ops,
-		     int fd, struct snap_memory_stats *ret_stats)
+		     int fd, const struct snap_precopy *precopy, struct snap_memory_stats *ret_stats)
 {
-	struct dumper d = { .ctx = ctx, .pid = pid, .img = img, .pagemap_fd = -1, .mem_fd = -1 };
+	struct dumper d = { .ctx = ctx, .pid = pid, .img = img, .pagemap_fd = -1, .mem_fd = -1, .precopy = precopy };
 	struct snap_pages_header h;
 	char path[64];
 	int r;

@@ -470,12 +470,6 @@ static int describe_refusal(struct snap_ctx *ctx, pid_t pid, int fd, const char 
 
 	if (!strncmp(link, "socket:", 7))
 		what = "a socket; snapctl does not restore network or unix connections: close it before the snapshot point";
-	else if (!strncmp(link, "pipe:", 5))
-		what = "a pipe; only fds 0-2 may be pipes in this version";
-	else if (!strcmp(link, "anon_inode:[eventfd]"))
-		what = "an eventfd; not restorable in this version";
-	else if (!strncmp(link, "anon_inode:[eventpoll]", 22))
-		what = "an epoll set; not restorable in this version";
 	else if (!strncmp(link, "anon_inode:", 11))
 		what = "a kernel object (anon inode); not restorable";
 	else if (strstr(link, " (deleted)"))

@@ -26,6 +26,7 @@
 #include "image.h"
 #include "inject.h"
 #include "maps.h"
+#include "pidns.h"
 #include "restore.h"
 #include "restorer/restorer.h"
 #include "sys.h"
@@ -41,6 +42,9 @@ static const char *const step_names[RESTORER_STEP_COUNT] = {
 	[RESTORER_STEP_SIGALTSTACK] = "setting the signal stack",
 	[RESTORER_STEP_RSEQ_REGISTER] = "registering rseq",
 	[RESTORER_STEP_ROBUST_LIST] = "setting the robust futex list",
+	[RESTORER_STEP_CLONE_THREAD] = "creating a thread with its saved id",
+	[RESTORER_STEP_SIGQUEUE] = "queueing a pending signal again",
+	[RESTORER_STEP_ITIMER] = "setting an interval timer",
 };
 
 /* ---- validation ---- */
@@ -150,6 +154,34 @@ static int validate(struct snap_ctx *ctx, const char *dir, const struct snap_ima
 
 /* ---- creating the process ---- */
 
+/* What a threaded process needs when its ids cannot be had, and what to do. */
+static const char ids_advice[] =
+	"a process with threads must get its own pid and thread ids back (glibc keeps them in its memory): "
+	"end the process using it and restore again, or restore into a new PID namespace with --pid-ns";
+
+/* What the restore child starts with, before and after it is cloned. */
+struct child_start {
+	const struct snap_image *img;
+	const char *dir;
+	int report[2], go[2], pages_fd;
+	struct restore_child_opts child_opts; /* lazy restore and its eager chunks */
+};
+
+/* The restore child: waits until the parent traces it, then rebuilds. */
+static void child_main(void *arg)
+{
+	const struct child_start *s = arg;
+	char c;
+
+	close(s->report[0]);
+	close(s->go[1]);
+	if (read(s->go[0], &c, 1) != 1)
+		_exit(127);
+	close(s->go[0]);
+	snap_restore_child(s->img, s->dir, s->report[1], s->pages_fd, &s->child_opts);
+	_exit(127);
+}
+
 static pid_t spawn(pid_t want, bool *ret_same)
 {
 	struct clone_args args = { .exit_signal = SIGCHLD };
@@ -198,6 +230,9 @@ static int child_failed(struct snap_ctx *ctx, int report_fd, int status)
 		if (buf[off] != RESTORE_MSG_BLOB || n - off < 1 + sizeof(struct restore_msg_blob) + sizeof(f))
 			continue;
 		memcpy(&f, buf + off + 1 + sizeof(struct restore_msg_blob), sizeof(f));
+		if (f.magic == RESTORER_FAILURE_MAGIC && f.step == RESTORER_STEP_CLONE_THREAD && f.err == -EEXIST)
+			return snap_err(ctx, -EBUSY, "thread id %llu is taken; %s; no process was started",
+					(unsigned long long)f.addr, ids_advice);
 		if (f.magic == RESTORER_FAILURE_MAGIC && f.step < RESTORER_STEP_COUNT && step_names[f.step])
 			return snap_err(ctx, (int)f.err, "the restorer failed %s (address %#llx): %s; no process was started",
 					step_names[f.step], (unsigned long long)f.addr, strerror((int)-f.err));
@@ -339,17 +374,41 @@ static int write_pidfile(struct snap_ctx *ctx, const char *path, pid_t pid)
 	return 0;
 }
 
+/* A thread id of the snapshot that some process holds now, or 0. */
+static pid_t taken_tid(const struct snap_image *img)
+{
+	for (uint32_t i = 1; i < img->nr_threads; i++)
+		if (kill(img->threads[i].tid, 0) == 0 || errno == EPERM)
+			return img->threads[i].tid;
+	return 0;
+}
+
+/* Kills the half-made process and collects it. As its tracer we must reap
+ * each traced thread before the leader can be reaped. */
+static void kill_new_process(pid_t pid, const pid_t *tids, uint32_t nr_tids)
+{
+	kill(pid, SIGKILL);
+	for (uint32_t i = 1; tids && i < nr_tids; i++)
+		if (tids[i] > 0)
+			while (waitpid(tids[i], NULL, __WALL) < 0 && errno == EINTR)
+				;
+	while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+}
+
 int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restore_opts *opts,
 		 struct snap_restore_result *ret_result)
 {
 	struct snap_restore_opts defaults = { 0 };
 	struct snap_restore_result res = { 0 };
 	struct restore_msg_blob blob = { 0 };
+	struct snap_pidns ns = SNAP_PIDNS_NONE;
+	struct child_start start = { .report = { -1, -1 }, .go = { -1, -1 }, .pages_fd = -1 };
 	struct snap_image img;
-	int report[2] = { -1, -1 }, go[2] = { -1, -1 }, pages_fd = -1, status, r;
+	int status, r;
 	uint64_t t0 = snap_now_ns();
 	char path[PATH_MAX];
-	bool same = false, gone = false;
+	bool same = false, gone = false, wrote_pidfile = false;
 	pid_t pid = -1, *tids = NULL;
 
 	if (!opts)
@@ -358,49 +417,61 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	r = snap_image_load(ctx, dir, &img);
 	if (r < 0)
 		return r;
+	start.img = &img;
+	start.dir = dir;
 	r = validate(ctx, dir, &img);
 	if (r < 0)
 		goto out;
+	/* A namespace's pid 1 is its init: only an init could get it back. */
+	if (opts->pid_ns && img.process.pid == 1) {
+		r = snap_err(ctx, -EINVAL,
+			     "the snapshot's pid is 1, which a new PID namespace gives its own init: restore it without --pid-ns");
+		goto out;
+	}
 	res.saved_pid = img.process.pid;
 	res.validate_ns = snap_now_ns() - t0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_PAGES_FILE);
-	pages_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (pages_fd < 0 || pipe2(report, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
+	start.pages_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (start.pages_fd < 0 || pipe2(start.report, O_CLOEXEC) < 0 || pipe2(start.go, O_CLOEXEC) < 0) {
 		r = snap_err(ctx, -errno, "cannot prepare the restore: %s", strerror(errno));
 		goto out;
 	}
 	fflush(NULL);
-	pid = spawn(img.process.pid, &same);
-	if (pid < 0) {
-		r = snap_err(ctx, pid, "cannot create a process: %s", strerror(-pid));
-		goto out;
+	if (opts->pid_ns) {
+		r = snap_pidns_spawn(ctx, img.process.pid, child_main, &start, &ns, &pid);
+		if (r < 0)
+			goto out;
+		same = true;
+	} else {
+		pid = spawn(img.process.pid, &same);
+		if (pid < 0) {
+			r = snap_err(ctx, pid, "cannot create a process: %s", strerror(-pid));
+			goto out;
+		}
+		if (pid == 0)
+			child_main(&start);
 	}
-	if (pid == 0) {
-		char c;
-		close(report[0]);
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(127);
-		close(go[0]);
-		snap_restore_child(&img, dir, report[1], pages_fd);
-		_exit(127);
-	}
-	close(report[1]);
-	report[1] = -1;
-	close(go[0]);
-	go[0] = -1;
+	close(start.report[1]);
+	start.report[1] = -1;
+	close(start.go[0]);
+	start.go[0] = -1;
 	res.pid = pid;
 	res.same_pid = same;
+	res.pid_ns = opts->pid_ns;
+	res.pid_in_ns = opts->pid_ns ? img.process.pid : 0;
+	res.ns_init_pid = opts->pid_ns ? ns.init_pid : 0;
 
 	if (!same && img.nr_threads > 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		pid = -1;
-		r = snap_err(ctx, -EBUSY,
-			     "pid %d is taken; a process with threads must get its own pid and thread ids back (glibc keeps them in its memory): end the process using pid %d, then restore again",
-			     (int)img.process.pid, (int)img.process.pid);
-		goto out;
+		r = snap_err(ctx, -EBUSY, "pid %d is taken; %s", (int)img.process.pid, ids_advice);
+		goto kill_child;
+	}
+	if (!opts->pid_ns && img.nr_threads > 1) {
+		pid_t tid = taken_tid(&img);
+		if (tid) {
+			r = snap_err(ctx, -EBUSY, "thread id %d of the snapshot is taken; %s", (int)tid, ids_advice);
+			goto kill_child;
+		}
 	}
 	tids = calloc(img.nr_threads, sizeof(pid_t));
 	if (!tids) {
@@ -409,21 +480,18 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	}
 	r = sys_ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE));
 	if (r < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		pid = -1;
-		r = snap_err(ctx, r, "cannot supervise the new process: %s", strerror(-r));
-		goto out;
+		snap_err(ctx, r, "cannot supervise the new process: %s", strerror(-r));
+		goto kill_child;
 	}
-	if (write(go[1], "g", 1) != 1) {
+	if (write(start.go[1], "g", 1) != 1) {
 		r = snap_err(ctx, -errno, "cannot start the new process");
 		goto kill_child;
 	}
-	close(go[1]);
-	go[1] = -1;
+	close(start.go[1]);
+	start.go[1] = -1;
 
 	/* Until the blob's trap, the child runs none of the saved program. */
-	r = wait_for_traps(ctx, pid, &img, tids, report[0], &gone);
+	r = wait_for_traps(ctx, pid, &img, tids, start.report[0], &gone);
 	if (r < 0) {
 		if (gone)
 			pid = -1;
@@ -431,7 +499,7 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	}
 	{
 		char buf[1 + sizeof(blob)];
-		if (read_report(report[0], buf, sizeof(buf)) != sizeof(buf) || buf[0] != RESTORE_MSG_BLOB) {
+		if (read_report(start.report[0], buf, sizeof(buf)) != sizeof(buf) || buf[0] != RESTORE_MSG_BLOB) {
 			r = snap_err(ctx, -EIO, "the new process did not report its restorer");
 			goto kill_child;
 		}
@@ -446,12 +514,21 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		r = write_pidfile(ctx, opts->pidfile, pid);
 		if (r < 0)
 			goto kill_child;
+		wrote_pidfile = true;
 	}
 	for (uint32_t i = 0; i < img.nr_threads && r == 0; i++)
 		r = sys_ptrace(PTRACE_DETACH, tids[i], NULL, NULL);
 	if (r < 0) {
 		snap_err(ctx, r, "cannot let the new process run: %s", strerror(-r));
 		goto kill_child;
+	}
+	/* Running: from here on the namespace lives as long as the process. */
+	if (opts->pid_ns) {
+		r = snap_pidns_release(ctx, &ns);
+		if (r < 0) {
+			pid = -1; /* the process is gone with its namespace */
+			goto kill_child;
+		}
 	}
 	res.total_ns = snap_now_ns() - t0;
 	if (!same)
@@ -461,9 +538,14 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		*ret_result = res;
 
 	if (!opts->detach) {
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (opts->pid_ns) {
+			/* The process is init's child; init ends with it and mirrors its status. */
+			res.exit_status = snap_pidns_wait(&ns);
+		} else {
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
 		if (ret_result)
 			*ret_result = res;
 	}
@@ -471,21 +553,20 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	goto out;
 
 kill_child:
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
-	}
-	if (opts->pidfile)
+	if (pid > 0)
+		kill_new_process(pid, tids, tids ? img.nr_threads : 0);
+	snap_pidns_kill(&ns);
+	if (wrote_pidfile)
 		unlink(opts->pidfile);
 out:
 	for (int i = 0; i < 2; i++) {
-		if (report[i] >= 0)
-			close(report[i]);
-		if (go[i] >= 0)
-			close(go[i]);
+		if (start.report[i] >= 0)
+			close(start.report[i]);
+		if (start.go[i] >= 0)
+			close(start.go[i]);
 	}
-	if (pages_fd >= 0)
-		close(pages_fd);
+	if (start.pages_fd >= 0)
+		close(start.pages_fd);
 	free(tids);
 	snap_image_release(&img);
 	return r;

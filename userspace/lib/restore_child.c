@@ -22,6 +22,8 @@
 
 #include "codec.h"
 #include "fdkind.h"
+#include "compat.h"
+#include "sys.h"
 #include "image.h"
 #include "maps.h"
 #include "restore.h"
@@ -34,6 +36,8 @@
 
 struct child {
 	const struct snap_image *img;
+	const struct restore_child_opts *opts;
+	int uffd;               /* lazy: registered by the blob, taken by the parent */
 	int report_fd;
 	int *object_fds;        /* a memfd per shared memory object */
 	struct snap_map *cur;   /* our own layout */
@@ -115,11 +119,17 @@ static void fill_vma(struct child *c, struct snap_codec *codec, const uint8_t *p
 {
 	const struct snap_image *img = c->img;
 	uint32_t i = *chunk_index;
+	bool lazy = c->opts->lazy && v->kind == SNAP_VMA_ANON;
 
 	while (i < img->nr_chunks && img->chunks[i].object == 0 && img->chunks[i].vaddr < v->end) {
 		const struct snap_rec_chunk *ch = &img->chunks[i];
 		uint64_t len = (uint64_t)ch->npages * PAGE;
 		uint8_t *to = dst + (ch->vaddr - v->start);
+
+		if (lazy && !(c->opts->eager && c->opts->eager[i])) {
+			i++;
+			continue; /* the page server brings it */
+		}
 
 		if (ch->offset + ch->stored_len > pages_size)
 			die(c, "chunk %u lies outside the pages file", i);
@@ -198,9 +208,10 @@ static void apply_advice(struct child *c, const struct snap_rec_vma *v, void *ds
 		if ((v->flags & advice[i].flag) && madvise(dst, len, advice[i].advice) < 0)
 			die(c, "cannot apply %s to %#llx: %s", advice[i].name, (unsigned long long)v->start,
 			    strerror(errno));
-	if ((v->flags & SNAP_VMA_LOCKED) && mlock(dst, len) < 0)
+	int r;
+	if ((v->flags & SNAP_VMA_LOCKED) && (r = sys_mlock(dst, len)) < 0)
 		die(c, "cannot lock %#llx-%#llx in memory: %s (raise RLIMIT_MEMLOCK)", (unsigned long long)v->start,
-		    (unsigned long long)v->end, strerror(errno));
+		    (unsigned long long)v->end, strerror(-r));
 }
 
 static void *premap_vma(struct child *c, const struct snap_rec_vma *v, uint64_t at)
@@ -294,7 +305,7 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 			keep_stdio[img->fds[i].fd] = 1;
 	}
 	/* Our own fds go above every saved one; everything else is closed. */
-	int keep[2 + SNAP_MAX_OBJECTS], nkeep = 0;
+	int keep[3 + SNAP_MAX_OBJECTS], nkeep = 0;
 	c->report_fd = lift_fd(c, c->report_fd, max_fd + 1);
 	keep[nkeep++] = c->report_fd;
 	if (*exe_fd >= 0) {
@@ -304,6 +315,10 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 	for (uint32_t i = 0; i < img->nr_objects; i++) {
 		c->object_fds[i] = lift_fd(c, c->object_fds[i], max_fd + 1);
 		keep[nkeep++] = c->object_fds[i];
+	}
+	if (c->uffd >= 0) {
+		c->uffd = lift_fd(c, c->uffd, max_fd + 1);
+		keep[nkeep++] = c->uffd;
 	}
 	for (int fd = 0; fd < 3; fd++)
 		if (!keep_stdio[fd])
@@ -359,9 +374,10 @@ static void rebuild_fds(struct child *c, int *exe_fd)
 	snap_fdkind_restore_free(kinds);
 }
 
-void snap_restore_child(const struct snap_image *img, const char *dir, int report_fd, int pages_fd)
+void snap_restore_child(const struct snap_image *img, const char *dir, int report_fd, int pages_fd,
+			const struct restore_child_opts *opts)
 {
-	struct child c = { .img = img, .report_fd = report_fd };
+	struct child c = { .img = img, .report_fd = report_fd, .opts = opts, .uffd = -1 };
 	const struct snap_rec_process *p = &img->process;
 	size_t blob_len = (size_t)(_binary_restorer_bin_end - _binary_restorer_bin_start);
 	uint64_t premap_size = 0, park_size = 0, args_size, blob_size, thread_stacks, total, base, at, loaded = 0;
@@ -393,7 +409,8 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 		nr_queue += img->threads[i].pending_count;
 	args_size = ALIGN_UP(sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves) +
 				     (uint64_t)img->nr_threads * sizeof(struct restorer_thread) +
-				     nr_queue * sizeof(struct restorer_sigqueue),
+				     nr_queue * sizeof(struct restorer_sigqueue) +
+				     (uint64_t)img->nr_vmas * sizeof(struct restorer_range),
 			     PAGE);
 	blob_size = ALIGN_UP(blob_len, PAGE);
 	thread_stacks = (uint64_t)img->nr_threads * RESTORER_THREAD_STACK;
@@ -416,6 +433,27 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	args->moves_off = sizeof(*args);
 	args->threads_off = sizeof(*args) + (uint64_t)nr_moves * sizeof(*moves);
 	args->sigqueue_off = args->threads_off + (uint64_t)img->nr_threads * sizeof(struct restorer_thread);
+	args->register_off = args->sigqueue_off + nr_queue * sizeof(struct restorer_sigqueue);
+	args->uffd = -1;
+	if (opts->lazy) {
+		/* Anonymous memory will fault to the page server: a userfaultfd
+		 * of this process, registered by the blob once memory is in place. */
+		struct uffdio_api api = { .api = UFFD_API,
+					  .features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
+						      UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP };
+		c.uffd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
+		if (c.uffd < 0)
+			die(&c, "cannot create a userfaultfd for lazy restore: %s (restore without --lazy)",
+			    strerror(-c.uffd));
+		r = sys_uffd_api(c.uffd, &api);
+		if (r < 0)
+			die(&c, "userfaultfd lacks the events lazy restore needs: %s (restore without --lazy)", strerror(-r));
+		struct restorer_range *reg = (struct restorer_range *)((char *)args + args->register_off);
+		for (uint32_t i = 0; i < img->nr_vmas; i++)
+			if (img->vmas[i].kind == SNAP_VMA_ANON)
+				reg[args->nr_register++] = (struct restorer_range){
+					img->vmas[i].start, img->vmas[i].end - img->vmas[i].start };
+	}
 
 	/* Memory: premap every mapping and fill it from the chunks. */
 	pages = mmap(NULL, p->pages_size, PROT_READ, MAP_PRIVATE, pages_fd, 0);
@@ -492,6 +530,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 			die(&c, "%s: %s", exe, strerror(errno));
 	}
 	rebuild_fds(&c, &exe_fd);
+	args->uffd = c.uffd;
 	for (uint32_t k = 0; k < img->nr_objects; k++) {
 		if (img->objects[k].seals && fcntl(c.object_fds[k], F_ADD_SEALS, (int)img->objects[k].seals) < 0)
 			die(&c, "cannot seal memfd %s: %s", snap_image_string(img, img->objects[k].name), strerror(errno));
@@ -576,7 +615,8 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 		char type;
 		struct restore_msg_blob b;
 	} __attribute__((packed)) msg = { RESTORE_MSG_BLOB, { (uint64_t)(uintptr_t)blob,
-							     blob_size + args_size + BLOB_STACK + thread_stacks, loaded } };
+							     blob_size + args_size + BLOB_STACK + thread_stacks, loaded,
+							     c.uffd, 0 } };
 	if (write(c.report_fd, &msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		_exit(127);
 	free(c.cur);

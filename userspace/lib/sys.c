@@ -81,6 +81,16 @@ int sys_timerfd_set_ticks(int fd, uint64_t ticks)
 	return ret_errno(ioctl(fd, TFD_IOC_SET_TICKS, &ticks));
 }
 
+int sys_capget(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data)
+{
+	return ret_errno(syscall(__NR_capget, hdr, data));
+}
+
+int sys_capset(struct __user_cap_header_struct *hdr, const struct __user_cap_data_struct *data)
+{
+	return ret_errno(syscall(__NR_capset, hdr, data));
+}
+
 ssize_t sys_process_vm_readv(pid_t pid, const struct iovec *local, unsigned long local_count,
 			     const struct iovec *remote, unsigned long remote_count)
 {
@@ -185,4 +195,9 @@ int sys_pagemap_scan(int pagemap_fd, struct pm_scan_arg *arg)
 int sys_lsm_list_modules(uint64_t *ids, uint32_t *size, uint32_t flags)
 {
 	return ret_errno(syscall(__NR_lsm_list_modules, ids, size, flags));
+}
+
+int sys_mlock(const void *addr, size_t len)
+{
+	return (int)ret_errno(syscall(__NR_mlock, addr, len));
 }

@@ -46,6 +46,15 @@ int sys_signalfd4(int fd, uint64_t mask, int flags);
  * (ticks > 0; Linux 3.17, CONFIG_CHECKPOINT_RESTORE). */
 int sys_timerfd_set_ticks(int fd, uint64_t ticks);
 
+/* ---- capabilities ---------------------------------------------------------- */
+
+struct __user_cap_header_struct;
+struct __user_cap_data_struct;
+/* capget(2)/capset(2) (no glibc wrapper); data is two structs for
+ * _LINUX_CAPABILITY_VERSION_3. Both async-signal-safe. */
+int sys_capget(struct __user_cap_header_struct *hdr, struct __user_cap_data_struct *data);
+int sys_capset(struct __user_cap_header_struct *hdr, const struct __user_cap_data_struct *data);
+
 /* ---- another process's memory -------------------------------------------- */
 
 /* Bytes transferred (may be short at an unmapped page), or -errno. */
@@ -94,5 +103,8 @@ int sys_pagemap_scan(int pagemap_fd, struct pm_scan_arg *arg);
 /* lsm_list_modules(2) (Linux 6.8): the number of LSM ids written to ids;
  * *size is in bytes on input and output. */
 int sys_lsm_list_modules(uint64_t *ids, uint32_t *size, uint32_t flags);
+
+/* mlock(2) as the kernel has it (sanitizer runtimes make the libc call a no-op). */
+int sys_mlock(const void *addr, size_t len);
 
 #endif

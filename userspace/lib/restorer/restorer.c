@@ -5,6 +5,8 @@
 #include <asm/unistd.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
+#include <linux/ioctl.h>
+#include <linux/userfaultfd.h>
 
 #include "restorer.h"
 
@@ -187,6 +189,19 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 		r = move(moves[i].from, moves[i].len, moves[i].to);
 		if (r < 0)
 			fail(a, RESTORER_STEP_MOVE_VMA, r, moves[i].to);
+	}
+	/* Lazy restore: from here on, a missing page is the page server's. */
+	if (a->uffd >= 0) {
+		const struct restorer_range *reg = (const struct restorer_range *)((char *)a + a->register_off);
+		for (uint32_t i = 0; i < a->nr_register; i++) {
+			struct uffdio_register ur = {
+				.range = { reg[i].start, reg[i].len },
+				.mode = UFFDIO_REGISTER_MODE_MISSING,
+			};
+			r = sys3(__NR_ioctl, a->uffd, UFFDIO_REGISTER, &ur);
+			if (r < 0)
+				fail(a, RESTORER_STEP_UFFD_REGISTER, r, reg[i].start);
+		}
 	}
 	if (a->premap.len) {
 		r = sys2(__NR_munmap, a->premap.start, a->premap.len);

@@ -65,6 +65,7 @@ enum restorer_step {
 	RESTORER_STEP_CLONE_THREAD,
 	RESTORER_STEP_SIGQUEUE,
 	RESTORER_STEP_ITIMER,
+	RESTORER_STEP_UFFD_REGISTER,
 	RESTORER_STEP_COUNT,
 };
 
@@ -105,6 +106,11 @@ struct restorer_args {
 	/* threads[nr_threads] at (char *)args + threads_off; [0] is the leader */
 	uint64_t nr_threads;
 	uint64_t threads_off;
+
+	/* lazy restore: ranges to register with the userfaultfd (missing mode) */
+	int32_t uffd;            /* -1: eager restore */
+	uint32_t nr_register;
+	uint64_t register_off;   /* struct restorer_range[nr_register] at args + register_off */
 
 	int32_t exe_fd;
 	int32_t err_fd;
