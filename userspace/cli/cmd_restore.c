@@ -1,4 +1,4 @@
-/* cmd_restore.c — snapctl restore DIR [--detach] [--pidfile FILE]:
+/* cmd_restore.c — snapctl restore DIR [--detach] [--pidfile FILE] [--pid-ns]:
  * parses, calls snap_restore(), passes the process's exit status on. */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ "pid-ns", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -21,13 +22,16 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "dp:jvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "dp:njvh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': opts.detach = true; break;
 		case 'p': opts.pidfile = optarg; break;
+		case 'n': opts.pid_ns = true; break;
 		case 'j': case 'v': break;
 		case 'h':
-			puts("usage: snapctl restore DIR [--detach] [--pidfile FILE] [--json]");
+			puts("usage: snapctl restore DIR [--detach] [--pidfile FILE] [--pid-ns] [--json]\n"
+			     "  --pid-ns  restore into a new PID namespace, where the saved pid and thread ids are\n"
+			     "            free (pid and --pidfile give the pid outside; /proc stays the host's)");
 			return 0;
 		default:
 			return cli_usage(cli, "unknown option");
@@ -48,6 +52,11 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		json_int(&j, "pid", res.pid);
 		json_int(&j, "saved_pid", res.saved_pid);
 		json_bool(&j, "same_pid", res.same_pid);
+		json_bool(&j, "pid_ns", res.pid_ns);
+		if (res.pid_ns) {
+			json_int(&j, "pid_in_ns", res.pid_in_ns);
+			json_int(&j, "ns_init_pid", res.ns_init_pid);
+		}
 		json_bool(&j, "detached", opts.detach);
 		json_double(&j, "validate_ms", (double)res.validate_ns / 1e6);
 		json_double(&j, "create_ms", (double)res.create_ns / 1e6);
@@ -57,6 +66,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			json_int(&j, "exit_status", res.exit_status);
 		json_object_end(&j);
 		json_finish(&j);
+	} else if ((opts.detach || cli->verbose) && res.pid_ns) {
+		fprintf(stderr, "snapctl restore: pid %d running, pid %d in its own PID namespace (init %d), restored in %.1f ms\n",
+			(int)res.pid, (int)res.pid_in_ns, (int)res.ns_init_pid, (double)res.total_ns / 1e6);
 	} else if (opts.detach || cli->verbose) {
 		fprintf(stderr, "snapctl restore: pid %d running (saved as %d), restored in %.1f ms\n", (int)res.pid,
 			(int)res.saved_pid, (double)res.total_ns / 1e6);
