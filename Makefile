@@ -85,6 +85,7 @@ $(B)/tests/progs/%-static: tests/integration/progs/%.c tests/integration/progs/p
 
 engine: $(B)/snapctl $(UNIT_BIN) $(PROG_BIN)
 
+-include bpf/bpf.mk
 -include tools/bake/bake.mk
 -include tests/fuzz/fuzz.mk
 -include tests/bench/bench.mk

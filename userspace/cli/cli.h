@@ -25,6 +25,7 @@ int cli_fail_engine(struct cli *cli);
 /* Parses a decimal integer argument in [min, max]. */
 bool cli_parse_long(const char *s, long min, long max, long *ret);
 
+int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_capture(struct cli *cli, int argc, char **argv);
 int cmd_restore(struct cli *cli, int argc, char **argv);
 int cmd_inspect(struct cli *cli, int argc, char **argv);

@@ -12,6 +12,8 @@ static const char usage_text[] =
 	"usage: snapctl [--json] [-v] COMMAND [ARGS]\n"
 	"\n"
 	"commands:\n"
+	"  run --out DIR [--continue] [--no-guard] [--timeout S] -- CMD [ARGS]\n"
+	"                          run CMD guarded until its snapshot point, capture it into DIR\n"
 	"  capture --pid PID --out DIR [--leave-running] [--io uring|sync]\n"
 	"                          snapshot a running process into DIR\n"
 	"  restore DIR [--detach] [--pidfile FILE]\n"
@@ -27,6 +29,7 @@ static const struct command {
 	const char *name;
 	int (*fn)(struct cli *cli, int argc, char **argv);
 } commands[] = {
+	{ "run", cmd_run },
 	{ "capture", cmd_capture },
 	{ "restore", cmd_restore },
 	{ "inspect", cmd_inspect },
