@@ -6,3 +6,11 @@ $(B)/tests/bench/limits: tests/bench/limits.c
 	$(CC) $(CFLAGS) $< $(LDFLAGS) -lzstd -lpthread -o $@
 
 engine: $(B)/tests/bench/limits
+
+# bench_workload: the stand-in service snapctl bench measures (the suite and
+# make bench); built like the integration programs, never sanitized.
+$(B)/tests/bench/bench_workload: tests/bench/bench_workload.c
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=gnu11 -D_GNU_SOURCE $(WARN) $< -o $@
+
+engine: $(B)/tests/bench/bench_workload

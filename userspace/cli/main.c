@@ -20,6 +20,8 @@ static const char usage_text[] =
 	"                          bring the process in DIR back to life\n"
 	"  inspect DIR             what a snapshot holds\n"
 	"  check                   which kernel features the engine can use here\n"
+	"  bench [--runs N] [--modes LIST] [--svg FILE] [--ready-file PATH] [--keep DIR] -- CMD ARGS\n"
+	"                          cold start vs eager and lazy restore of CMD, timed to its \"ready\"\n"
 	"\n"
 	"  --json                  machine-readable output (a stable contract)\n"
 	"  -v, --verbose           progress and warnings on stderr\n"
@@ -34,6 +36,7 @@ static const struct command {
 	{ "restore", cmd_restore },
 	{ "inspect", cmd_inspect },
 	{ "check", cmd_check },
+	{ "bench", cmd_bench },
 };
 
 static void vreport(struct cli *cli, const char *fmt, va_list ap)
