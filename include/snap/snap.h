@@ -80,6 +80,14 @@ struct snap_restore_opts {
 	 * /proc stays the caller's (no mount namespace). A saved pid of 1 is
 	 * refused: the namespace's init has it. */
 	bool pid_ns;
+	/* Lazy restore: anonymous memory is brought in on first touch by a
+	 * page server (userfaultfd), which prefetches the rest in the order of
+	 * the recorded working set, then exits. */
+	bool lazy;
+	bool prefault_ws;        /* lazy: load the working set's early pages first */
+	bool record;             /* lazy: record DIR/workingset from the faults served */
+	bool no_prefetch;        /* lazy: serve faults only (tests, benchmarks) */
+	const char *server_log;  /* lazy: the page server's log (NULL: stderr) */
 };
 
 struct snap_restore_result {
@@ -92,6 +100,8 @@ struct snap_restore_result {
 	bool pid_ns;             /* restored into a new PID namespace */
 	pid_t pid_in_ns;         /* there, its pid: the saved pid (pid is the caller's view) */
 	pid_t ns_init_pid;       /* the namespace's init: with detach, the child to reap */
+	bool lazy;
+	pid_t page_server_pid;   /* lazy: the server's supervisor (exits when every page is in) */
 };
 
 /* Validates DIR completely, then creates the process. In the foreground

@@ -77,7 +77,8 @@ reap_prog() {
 restore_fg() {
 	local dir=$1 snap=$2
 	shift 2
-	echo go | "$SNAPCTL" restore "$snap" "$@" >"$dir/restore.out" 2>"$dir/restore.err"
+	# shellcheck disable=SC2086
+	echo go | "$SNAPCTL" restore "$snap" ${RESTORE_ARGS:-} "$@" >"$dir/restore.out" 2>"$dir/restore.err"
 }
 
 # Runs a whole round trip of PROG: start, capture (extra capture args in
@@ -104,4 +105,10 @@ roundtrip() {
 		return
 	fi
 	ok "$name"
+}
+
+flip_byte() { # flip_byte FILE OFFSET
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(((b ^ 0x5a) & 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }

@@ -8,12 +8,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/integration/lib.sh
 . "$here/lib.sh"
 
-# ---- round trips: each program, dynamic and static ----------------------
+# ---- round trips: each program, dynamic and static, eager and lazy ------
+for mode in eager lazy; do
+	if [ $mode = lazy ]; then RESTORE_ARGS="--lazy"; else RESTORE_ARGS=""; fi
+	for prog in lazy_ops protections filemap heap files signals clock threads shm churn fdkinds; do
+		roundtrip "$prog ($mode)" "$prog"
+	done
+	roundtrip "mem_pattern 256 MiB ($mode)" mem_pattern 256
+done
+RESTORE_ARGS=""
 for variant in "" -static; do
 	for io in uring sync; do
 		CAPTURE_ARGS="--io $io" roundtrip "mem_pattern$variant 64 MiB ($io)" "mem_pattern$variant" 64
 	done
-	for prog in protections filemap heap files signals clock threads shm churn fdkinds; do
+	[ -z "$variant" ] && continue # the dynamic builds ran above, in both modes
+	for prog in lazy_ops protections filemap heap files signals clock threads shm churn fdkinds; do
 		roundtrip "$prog$variant" "$prog$variant"
 	done
 done
@@ -69,6 +78,96 @@ precopy_test uffd-wp -static
 precopy_test none ""
 CAPTURE_ARGS="--precopy-rounds 3" roundtrip "threads with pre-copy" threads
 CAPTURE_ARGS="--precopy-rounds 3" roundtrip "shared memory with pre-copy" shm
+
+# ---- lazy restore: what only the page server can get wrong --------------
+# lazy_start DIR PROG ARGS: a captured snapshot in DIR/snap and a lazy,
+# detached restore of it waiting on the FIFO DIR/go; sets SRV (the page
+# server's supervisor) and RPID.
+lazy_start() {
+	local dir=$1 prog=$2
+	shift 2
+	start_prog "$dir" "$prog" "$@" || return 1
+	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err" || return 1
+	reap_prog
+	: >"$dir/prog.out"
+	rm -f "$dir/go"; mkfifo "$dir/go"
+	exec {GO_FD}<>"$dir/go"
+	"$SNAPCTL" --json restore "$dir/snap" --lazy --no-prefetch --detach --server-log "$dir/server.log" \
+		$LAZY_ARGS <"$dir/go" >"$dir/restore.json" 2>"$dir/restore.err" {GO_FD}>&- || return 1
+	SRV=$(grep -o '"page_server_pid":[0-9]*' "$dir/restore.json" | cut -d: -f2)
+	RPID=$(grep -o '"pid":[0-9]*' "$dir/restore.json" | head -1 | cut -d: -f2)
+	[ -n "$SRV" ] && [ -n "$RPID" ]
+}
+
+# Waits for process $1 (not our child) to end; prints its exit status
+# from the page server's log or /proc when known.
+wait_gone() {
+	local deadline=$((SECONDS + 60))
+	while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+	! kill -0 "$1" 2>/dev/null
+}
+
+killed_server_test() {
+	local dir="$WORK/lazy-killed" name="lazy: a killed page server gives SIGBUS, not wrong memory"
+	LAZY_ARGS="" lazy_start "$dir" mem_pattern 64 || { not_ok "$name: setup" "$dir/capture.err" "$dir/restore.err"; return; }
+	local server
+	server=$(pgrep -P "$SRV" | head -1)
+	[ -n "$server" ] && kill -9 "$server"
+	echo go >&"$GO_FD"
+	wait_gone "$RPID"
+	exec {GO_FD}>&-
+	if ! grep -q '^ok' "$dir/prog.out" && grep -q "sending SIGBUS to process $RPID" "$dir/server.log"; then
+		ok "$name ($(head -c 120 "$dir/server.log"))"
+	else
+		not_ok "$name" "$dir/server.log" "$dir/prog.out" "$dir/prog.err"
+	fi
+}
+killed_server_test
+
+corrupt_lazy_test() {
+	local dir="$WORK/lazy-corrupt" name="lazy: a corrupt chunk found at fault time kills the process, never feeds it"
+	start_prog "$dir" mem_pattern 64 || { not_ok "$name: not ready"; return; }
+	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
+	reap_prog
+	: >"$dir/prog.out"
+	local size
+	size=$(stat -c %s "$dir/snap/pages")
+	flip_byte "$dir/snap/pages" $((size / 2)) # inside the region the program reads
+	local rc=0
+	echo go | "$SNAPCTL" restore "$dir/snap" --lazy --server-log "$dir/server.log" >"$dir/restore.out" 2>"$dir/restore.err" || rc=$?
+	if [ $rc -eq 137 ] && ! grep -q '^ok' "$dir/prog.out" && grep -q "fails its checksum" "$dir/server.log"; then
+		ok "$name (status $rc; $(head -c 140 "$dir/server.log"))"
+	else
+		not_ok "$name (status $rc)" "$dir/server.log" "$dir/restore.err"
+	fi
+}
+corrupt_lazy_test
+
+workingset_test() {
+	local dir="$WORK/ws" name="lazy: --record writes the working set; --prefault-ws uses it"
+	start_prog "$dir" mem_pattern 64 || { not_ok "$name: not ready"; return; }
+	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
+	reap_prog
+	: >"$dir/prog.out"
+	local rc=0
+	echo go | "$SNAPCTL" restore "$dir/snap" --lazy --record --server-log "$dir/server.log" >"$dir/r1.out" 2>"$dir/r1.err" || rc=$?
+	# the server writes the set when its recording window ends; wait for it
+	local deadline=$((SECONDS + 30))
+	while [ ! -s "$dir/snap/workingset" ] && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+	if [ $rc -ne 0 ] || [ "$(head -c 8 "$dir/snap/workingset" 2>/dev/null)" != SNAPWSET ] || compgen -G "$dir/snap/workingset.tmp-*" >/dev/null; then
+		not_ok "$name: recording (status $rc)" "$dir/server.log" "$dir/r1.err"
+		return
+	fi
+	: >"$dir/prog.out"
+	rc=0
+	echo go | "$SNAPCTL" --json restore "$dir/snap" --lazy --prefault-ws >"$dir/r2.json" 2>"$dir/r2.err" || rc=$?
+	if [ $rc -eq 0 ] && grep -q '^ok' "$dir/prog.out"; then
+		ok "$name ($(grep -o 'working set recorded[^,]*' "$dir/server.log"))"
+	else
+		not_ok "$name: prefault restore (status $rc)" "$dir/r2.err" "$dir/prog.err"
+	fi
+}
+workingset_test
 
 # ---- sparse: 16 GiB reserved, 4096 pages touched ------------------------
 sparse_test() {
@@ -198,11 +297,6 @@ damage() { # damage NAME: a fresh copy of the base snapshot
 	echo "$WORK/bad-$1/snap"
 }
 
-flip_byte() { # flip_byte FILE OFFSET
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(((b ^ 0x5a) & 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
 
 if [ -d "$base/snap" ]; then
 	s=$(damage chunk); size=$(stat -c %s "$s/pages")

@@ -12,6 +12,11 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "pid-ns", no_argument, NULL, 'n' },
+		{ "lazy", no_argument, NULL, 'L' },
+		{ "prefault-ws", no_argument, NULL, 'W' },
+		{ "record", no_argument, NULL, 'R' },
+		{ "no-prefetch", no_argument, NULL, 'N' },
+		{ "server-log", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -22,16 +27,26 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "dp:njvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "dp:njvhLWRNS:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': opts.detach = true; break;
 		case 'p': opts.pidfile = optarg; break;
 		case 'n': opts.pid_ns = true; break;
+		case 'L': opts.lazy = true; break;
+		case 'W': opts.prefault_ws = true; break;
+		case 'R': opts.record = true; break;
+		case 'N': opts.no_prefetch = true; break;
+		case 'S': opts.server_log = optarg; break;
 		case 'j': case 'v': break;
 		case 'h':
 			puts("usage: snapctl restore DIR [--detach] [--pidfile FILE] [--pid-ns] [--json]\n"
 			     "  --pid-ns  restore into a new PID namespace, where the saved pid and thread ids are\n"
-			     "            free (pid and --pidfile give the pid outside; /proc stays the host's)");
+			     "            free (pid and --pidfile give the pid outside; /proc stays the host's)\n"
+			     "  --lazy    memory comes in on first touch from a page server, which prefetches the\n"
+			     "            rest (in the recorded working-set order) and exits when all is in\n"
+			     "  --prefault-ws  with --lazy: load the working set's early pages before it runs\n"
+			     "  --record  with --lazy: record the working set (DIR/workingset) from the faults served\n"
+			     "  --server-log FILE  the page server's log (default: stderr)");
 			return 0;
 		default:
 			return cli_usage(cli, "unknown option");
@@ -58,6 +73,9 @@ int cmd_restore(struct cli *cli, int argc, char **argv)
 			json_int(&j, "ns_init_pid", res.ns_init_pid);
 		}
 		json_bool(&j, "detached", opts.detach);
+		json_bool(&j, "lazy", res.lazy);
+		if (res.lazy)
+			json_int(&j, "page_server_pid", res.page_server_pid);
 		json_double(&j, "validate_ms", (double)res.validate_ns / 1e6);
 		json_double(&j, "create_ms", (double)res.create_ns / 1e6);
 		json_double(&j, "total_ms", (double)res.total_ns / 1e6);

@@ -92,11 +92,12 @@ static void slog(struct server *s, const char *fmt, ...)
 	fflush(s->log);
 }
 
+/* Chunks the restore left to the server: anonymous, not mlock'ed. */
 static bool anon_chunk(const struct snap_image *img, const struct snap_rec_chunk *c)
 {
 	for (uint32_t v = 0; v < img->nr_vmas; v++)
 		if (c->vaddr >= img->vmas[v].start && c->vaddr < img->vmas[v].end)
-			return img->vmas[v].kind == SNAP_VMA_ANON;
+			return img->vmas[v].kind == SNAP_VMA_ANON && !(img->vmas[v].flags & SNAP_VMA_LOCKED);
 	return false;
 }
 
@@ -360,7 +361,7 @@ static int add_client(struct server *s, int uffd, const struct client *from)
 	} else {
 		memset(c->done, 0, bytes);
 		for (uint32_t v = 0; v < s->img->nr_vmas; v++)
-			if (s->img->vmas[v].kind == SNAP_VMA_ANON)
+			if (s->img->vmas[v].kind == SNAP_VMA_ANON && !(s->img->vmas[v].flags & SNAP_VMA_LOCKED))
 				c->regions[c->nr_regions++] =
 					(struct region){ s->img->vmas[v].start, s->img->vmas[v].end, s->img->vmas[v].start };
 		c->pending = s->total_pages;
@@ -543,6 +544,7 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 		if (f)
 			s.log = f;
 	}
+
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_PAGES_FILE);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	s.pages_size = img->process.pages_size;
@@ -606,6 +608,11 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 		slog(&s, "stopped serving: %s", strerror(-r));
 		return 1;
 	}
+	if (opts->verbose)
+		slog(&s, "done after %.1f ms: %llu faults (%llu zero), %llu bytes on demand, %llu prefetched",
+		     (double)(snap_now_ns() - s.start_ns) / 1e6, (unsigned long long)s.faults,
+		     (unsigned long long)s.zero_faults, (unsigned long long)s.bytes_copied,
+		     (unsigned long long)s.bytes_prefetched);
 	return 0;
 }
 

@@ -20,6 +20,7 @@ struct snap_lazy_opts {
 	uint32_t early_ms;     /* faults within this many ms make the "early" set */
 	const char *log_path;  /* server log (NULL: the caller's stderr) */
 	bool no_prefetch;      /* serve faults only (tests, benchmarks) */
+	bool verbose;          /* log a summary when done */
 };
 
 struct snap_workingset {

@@ -25,6 +25,7 @@
 #include "freeze.h"
 #include "image.h"
 #include "inject.h"
+#include "lazy.h"
 #include "maps.h"
 #include "pidns.h"
 #include "restore.h"
@@ -132,7 +133,7 @@ static int check_vdso(struct snap_ctx *ctx, const struct snap_image *img)
 	return r;
 }
 
-static int validate(struct snap_ctx *ctx, const char *dir, const struct snap_image *img)
+static int validate(struct snap_ctx *ctx, const char *dir, const struct snap_image *img, bool lazy)
 {
 	struct utsname uts;
 	const char *release = snap_image_string(img, img->process.kernel_release);
@@ -149,7 +150,8 @@ static int validate(struct snap_ctx *ctx, const char *dir, const struct snap_ima
 				(unsigned long long)img->process.xfeatures, (unsigned long long)xcr0);
 	if ((r = check_vdso(ctx, img)) < 0 || (r = check_files(ctx, img)) < 0)
 		return r;
-	return snap_image_verify_pages(ctx, dir, img);
+	/* Lazy: each chunk is checked when the page server first reads it. */
+	return lazy ? 0 : snap_image_verify_pages(ctx, dir, img);
 }
 
 /* ---- creating the process ---- */
@@ -271,7 +273,7 @@ static int load_thread(struct snap_ctx *ctx, pid_t tid, const struct snap_image 
 /* Every thread stopped at the blob's final trap: unmap the blob from
  * inside the process, load each thread's saved registers. */
 static int finish(struct snap_ctx *ctx, const pid_t *tids, const struct snap_image *img,
-		  const struct restore_msg_blob *blob)
+		  const struct restore_msg_blob *blob, int *ret_uffd)
 {
 	struct snap_inject inj;
 	uint64_t vdso_start = 0, vdso_end = 0;
@@ -288,9 +290,21 @@ static int finish(struct snap_ctx *ctx, const pid_t *tids, const struct snap_ima
 	if (r < 0)
 		return r;
 	ret = snap_inject_syscall(&inj, SYS_munmap, blob->start, blob->len, 0, 0, &ok);
+	if (ok && ret == 0 && blob->uffd >= 0) {
+		/* Lazy: the userfaultfd becomes the page server's, not the process's. */
+		int pidfd = sys_pidfd_open(pid, 0);
+		*ret_uffd = pidfd >= 0 ? sys_pidfd_getfd(pidfd, blob->uffd) : pidfd;
+		if (pidfd >= 0)
+			close(pidfd);
+		if (*ret_uffd >= 0)
+			ret = snap_inject_syscall(&inj, SYS_close, (uint64_t)blob->uffd, 0, 0, 0, &ok);
+		else
+			ret = *ret_uffd;
+	}
 	snap_inject_close(&inj);
 	if (!ok || ret < 0)
-		return snap_err(ctx, (int)ret, "cannot unmap the restorer from the new process: %s", strerror((int)-ret));
+		return snap_err(ctx, (int)ret, "cannot finish the new process (restorer unmap, userfaultfd): %s",
+				strerror((int)-ret));
 
 	for (uint32_t i = 0; i < img->nr_threads; i++) {
 		r = load_thread(ctx, tids[i], img, &img->threads[i]);
@@ -332,6 +346,11 @@ static int wait_for_traps(struct snap_ctx *ctx, pid_t pid, const struct snap_ima
 			if (created < img->nr_threads)
 				tids[created] = (pid_t)tid;
 			created++;
+			/* Let the new thread run its setup now: the leader waits for
+			 * every thread to be done before its own last step. */
+			int st;
+			if (snap_ptrace_wait((pid_t)tid, &st) >= 0 && WIFSTOPPED(st) && (st >> 16) == PTRACE_EVENT_STOP)
+				sys_ptrace(PTRACE_CONT, (pid_t)tid, NULL, NULL);
 			sys_ptrace(PTRACE_CONT, pid, NULL, NULL);
 			continue;
 		}
@@ -409,6 +428,9 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	uint64_t t0 = snap_now_ns();
 	char path[PATH_MAX];
 	bool same = false, gone = false, wrote_pidfile = false;
+	struct snap_workingset ws = { 0 };
+	uint8_t *eager = NULL;
+	int uffd = -1;
 	pid_t pid = -1, *tids = NULL;
 
 	if (!opts)
@@ -419,7 +441,7 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		return r;
 	start.img = &img;
 	start.dir = dir;
-	r = validate(ctx, dir, &img);
+	r = validate(ctx, dir, &img, opts->lazy);
 	if (r < 0)
 		goto out;
 	/* A namespace's pid 1 is its init: only an init could get it back. */
@@ -429,6 +451,19 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		goto out;
 	}
 	res.saved_pid = img.process.pid;
+	if (opts->lazy) {
+		start.child_opts.lazy = true;
+		/* --prefault-ws: the working set's early chunks before it runs */
+		if (opts->prefault_ws && snap_workingset_load(ctx, dir, &img, &ws) == 0 && ws.early) {
+			eager = calloc(img.nr_chunks + 1, 1);
+			for (uint32_t k = 0; eager && k < ws.early; k++)
+				eager[ws.order[k]] = 1;
+			start.child_opts.eager = eager;
+		} else if (opts->prefault_ws && ctx->error[0]) {
+			snap_log(ctx, SNAP_LOG_WARN, "%s", ctx->error);
+			ctx->error[0] = '\0';
+		}
+	}
 	res.validate_ns = snap_now_ns() - t0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_PAGES_FILE);
@@ -505,9 +540,18 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		}
 		memcpy(&blob, buf + 1, sizeof(blob));
 	}
-	r = finish(ctx, tids, &img, &blob);
+	r = finish(ctx, tids, &img, &blob, &uffd);
 	if (r < 0)
 		goto kill_child;
+	if (uffd >= 0) {
+		struct snap_lazy_opts lo = { .record = opts->record, .log_path = opts->server_log,
+					     .no_prefetch = opts->no_prefetch, .verbose = opts->server_log != NULL };
+		r = snap_lazy_start(ctx, dir, &img, pid, uffd, &lo, &res.page_server_pid);
+		uffd = -1; /* the server's now */
+		if (r < 0)
+			goto kill_child;
+		res.lazy = true;
+	}
 	res.bytes_loaded = blob.bytes_loaded;
 	res.create_ns = snap_now_ns() - t0 - res.validate_ns;
 	if (opts->pidfile) {
@@ -568,6 +612,10 @@ out:
 	if (start.pages_fd >= 0)
 		close(start.pages_fd);
 	free(tids);
+	free(eager);
+	snap_workingset_release(&ws);
+	if (uffd >= 0)
+		close(uffd);
 	snap_image_release(&img);
 	return r;
 }

@@ -38,6 +38,7 @@ struct child {
 	const struct snap_image *img;
 	const struct restore_child_opts *opts;
 	int uffd;               /* lazy: registered by the blob, taken by the parent */
+	uint8_t *eager;         /* lazy: per chunk, fill it now */
 	int report_fd;
 	int *object_fds;        /* a memfd per shared memory object */
 	struct snap_map *cur;   /* our own layout */
@@ -119,14 +120,15 @@ static void fill_vma(struct child *c, struct snap_codec *codec, const uint8_t *p
 {
 	const struct snap_image *img = c->img;
 	uint32_t i = *chunk_index;
-	bool lazy = c->opts->lazy && v->kind == SNAP_VMA_ANON;
+	/* mlock'ed memory is populated at once: it cannot be lazy */
+	bool lazy = c->opts->lazy && v->kind == SNAP_VMA_ANON && !(v->flags & SNAP_VMA_LOCKED);
 
 	while (i < img->nr_chunks && img->chunks[i].object == 0 && img->chunks[i].vaddr < v->end) {
 		const struct snap_rec_chunk *ch = &img->chunks[i];
 		uint64_t len = (uint64_t)ch->npages * PAGE;
 		uint8_t *to = dst + (ch->vaddr - v->start);
 
-		if (lazy && !(c->opts->eager && c->opts->eager[i])) {
+		if (lazy && !(c->eager && c->eager[i])) {
 			i++;
 			continue; /* the page server brings it */
 		}
@@ -450,7 +452,7 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 			die(&c, "userfaultfd lacks the events lazy restore needs: %s (restore without --lazy)", strerror(-r));
 		struct restorer_range *reg = (struct restorer_range *)((char *)args + args->register_off);
 		for (uint32_t i = 0; i < img->nr_vmas; i++)
-			if (img->vmas[i].kind == SNAP_VMA_ANON)
+			if (img->vmas[i].kind == SNAP_VMA_ANON && !(img->vmas[i].flags & SNAP_VMA_LOCKED))
 				reg[args->nr_register++] = (struct restorer_range){
 					img->vmas[i].start, img->vmas[i].end - img->vmas[i].start };
 	}
@@ -462,6 +464,26 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	r = snap_codec_new(&codec);
 	if (r < 0)
 		die(&c, "cannot set up zstd");
+	if (opts->lazy) {
+		/* Filled now even when lazy: the working set's early chunks, and
+		 * each thread's rseq area, which the kernel writes as the blob
+		 * registers it, before the page server runs. */
+		c.eager = calloc(img->nr_chunks + 1, 1);
+		if (!c.eager)
+			die(&c, "out of memory");
+		for (uint32_t i = 0; opts->eager && i < img->nr_chunks; i++)
+			c.eager[i] = opts->eager[i];
+		for (uint32_t t = 0; t < img->nr_threads; t++) {
+			const struct snap_rec_thread *th = &img->threads[t];
+			if (!th->rseq_len)
+				continue;
+			for (uint32_t i = 0; i < img->nr_chunks && img->chunks[i].object == 0; i++) {
+				uint64_t s0 = img->chunks[i].vaddr, e0 = s0 + (uint64_t)img->chunks[i].npages * PAGE;
+				if (th->rseq_ptr < e0 && th->rseq_ptr + th->rseq_len > s0)
+					c.eager[i] = 1;
+			}
+		}
+	}
 	make_objects(&c, codec, pages, p->pages_size, &loaded);
 	at = base;
 	for (uint32_t i = 0; i < img->nr_vmas; i++) {

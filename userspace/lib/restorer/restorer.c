@@ -102,6 +102,7 @@ static void setup_thread(struct restorer_args *a, const struct restorer_thread *
 __attribute__((used, noreturn)) void restorer_thread_entry(struct restorer_args *a, uint64_t index)
 {
 	setup_thread(a, &threads_of(a)[index]);
+	__atomic_add_fetch(&a->threads_ready, 1, __ATOMIC_RELEASE);
 	trap();
 }
 
@@ -190,19 +191,6 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 		if (r < 0)
 			fail(a, RESTORER_STEP_MOVE_VMA, r, moves[i].to);
 	}
-	/* Lazy restore: from here on, a missing page is the page server's. */
-	if (a->uffd >= 0) {
-		const struct restorer_range *reg = (const struct restorer_range *)((char *)a + a->register_off);
-		for (uint32_t i = 0; i < a->nr_register; i++) {
-			struct uffdio_register ur = {
-				.range = { reg[i].start, reg[i].len },
-				.mode = UFFDIO_REGISTER_MODE_MISSING,
-			};
-			r = sys3(__NR_ioctl, a->uffd, UFFDIO_REGISTER, &ur);
-			if (r < 0)
-				fail(a, RESTORER_STEP_UFFD_REGISTER, r, reg[i].start);
-		}
-	}
 	if (a->premap.len) {
 		r = sys2(__NR_munmap, a->premap.start, a->premap.len);
 		if (r < 0)
@@ -248,6 +236,23 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 			fail(a, RESTORER_STEP_ITIMER, r, (uint64_t)which);
 	}
 
+	/* Lazy restore: from here on, a missing page is the page server's.
+	 * Last of all: the kernel writes rseq areas as threads register them,
+	 * and a fault now would wait for a server that starts only later. */
+	while (__atomic_load_n(&a->threads_ready, __ATOMIC_ACQUIRE) + 1 < a->nr_threads)
+		sys1(__NR_sched_yield, 0);
+	if (a->uffd >= 0) {
+		const struct restorer_range *reg = (const struct restorer_range *)((char *)a + a->register_off);
+		for (uint32_t i = 0; i < a->nr_register; i++) {
+			struct uffdio_register ur = {
+				.range = { reg[i].start, reg[i].len },
+				.mode = UFFDIO_REGISTER_MODE_MISSING,
+			};
+			r = sys3(__NR_ioctl, a->uffd, UFFDIO_REGISTER, &ur);
+			if (r < 0)
+				fail(a, RESTORER_STEP_UFFD_REGISTER, r, reg[i].start);
+		}
+	}
 	if (a->exe_fd >= 0)
 		sys1(__NR_close, a->exe_fd);
 	sys1(__NR_close, a->err_fd);

@@ -109,6 +109,7 @@ struct restorer_args {
 
 	/* lazy restore: ranges to register with the userfaultfd (missing mode) */
 	int32_t uffd;            /* -1: eager restore */
+	uint32_t threads_ready;  /* threads done with their own setup */
 	uint32_t nr_register;
 	uint64_t register_off;   /* struct restorer_range[nr_register] at args + register_off */
 
