@@ -324,16 +324,58 @@ static int finish(struct snap_ctx *ctx, const pid_t *tids, const struct snap_ima
  * trap. New threads are auto-attached (PTRACE_O_TRACECLONE): each is let
  * go from its first stop and caught at the trap. Fills tids[] in the order
  * the snapshot lists them (the blob creates them in that order). */
+/* Waits for the leader's next stop. Should a thread it made die (the blob
+ * failed: exit_group), the leader's own death is reported only after
+ * every traced thread has been collected: collect them, then it. */
+static int wait_leader(pid_t pid, const pid_t *tids, uint32_t created, bool *trapped, int *ret_status)
+{
+	if (created <= 1)
+		return snap_ptrace_wait(pid, ret_status);
+	for (;;) {
+		int st;
+		pid_t w = waitpid(pid, &st, WNOHANG | __WALL);
+		if (w == pid) {
+			*ret_status = st;
+			return WIFEXITED(st) || WIFSIGNALED(st) ? -ESRCH : st;
+		}
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		for (uint32_t i = 1; i < created; i++) {
+			if (trapped[i] || waitpid(tids[i], &st, WNOHANG | __WALL) != tids[i])
+				continue;
+			if (WIFSTOPPED(st)) {
+				/* at its trap: kept for later; anything else goes on */
+				if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0)
+					trapped[i] = true;
+				else
+					sys_ptrace(PTRACE_CONT, tids[i], NULL,
+						   (void *)(long)((st >> 16) == 0 ? WSTOPSIG(st) : 0));
+				continue;
+			}
+			{
+				for (uint32_t k = 1; k < created; k++)
+					if (k != i)
+						while (waitpid(tids[k], NULL, __WALL) < 0 && errno == EINTR)
+							;
+				return snap_ptrace_wait(pid, ret_status);
+			}
+		}
+		usleep(200);
+	}
+}
+
 static int wait_for_traps(struct snap_ctx *ctx, pid_t pid, const struct snap_image *img, pid_t *tids, int report_fd,
 			  bool *ret_child_gone)
 {
 	uint32_t created = 1;
 	int status, r;
+	bool trapped[img->nr_threads + 1];
 
+	memset(trapped, 0, sizeof(trapped));
 	tids[0] = pid;
 	*ret_child_gone = false;
 	for (;;) {
-		r = snap_ptrace_wait(pid, &status);
+		r = wait_leader(pid, tids, created < img->nr_threads ? created : img->nr_threads, trapped, &status);
 		if (r == -ESRCH) {
 			*ret_child_gone = true;
 			return child_failed(ctx, report_fd, status);
@@ -362,7 +404,7 @@ static int wait_for_traps(struct snap_ctx *ctx, pid_t pid, const struct snap_ima
 	if (created != img->nr_threads)
 		return snap_err(ctx, -EIO, "the new process has %u threads, the snapshot %u", created, img->nr_threads);
 	for (uint32_t i = 1; i < img->nr_threads; i++) {
-		for (;;) {
+		while (!trapped[i]) {
 			r = snap_ptrace_wait(tids[i], &status);
 			if (r < 0)
 				return snap_err(ctx, r, "thread %d of the new process ended before it ran", (int)tids[i]);
