@@ -365,15 +365,15 @@ static double draw_phases(FILE *out, const struct snap_bench_result *res, double
 	} legend[] = {
 		{ PHASE_VALIDATE, "validate", 1 },
 		{ PHASE_CREATE, "create the process", 1 },
-		{ "#3d5a80", "runs until ready", 1 },
-		{ "#3d5a80", "pages still arriving", 0.3 },
+		{ "#52606d", "running until ready", 1 },
+		{ "#52606d", "pages still arriving", 0.3 },
 	};
 	x = MARGIN;
 	for (size_t i = 0; i < sizeof(legend) / sizeof(legend[0]); i++) {
 		fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"%s\" rx=\"2\" fill=\"%s\" fill-opacity=\"%.2f\"/>\n",
 			x, y + 12 + (i == 3 ? 4 : 0), i == 3 ? "5" : "12", legend[i].fill, legend[i].opacity);
 		fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" class=\"note\">%s</text>\n", x + 17, y + 22, legend[i].label);
-		x += 17 + 7.0 * (double)strlen(legend[i].label) + 22;
+		x += 17 + 6.4 * (double)strlen(legend[i].label) + 20;
 	}
 	fprintf(out, "<g><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>", x + 6,
 		y + 11, x + 6, y + 25, INK);
