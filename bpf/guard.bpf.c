@@ -232,13 +232,33 @@ int guard_dev(struct bpf_cgroup_dev_ctx *ctx)
 
 /* The observers: packet sockets the workload could not create because the
  * cgroup backend took CAP_NET_RAW from it. They deny nothing, and run on raw
- * tracepoints, which need neither kprobes nor tracefs. socket(2): the
- * arguments at sys_enter, the result at sys_exit. */
+ * tracepoints, which need neither kprobes nor tracefs. */
 #ifdef __TARGET_ARCH_x86
 #define NR_socket 41
+#define CAP_NET_RAW 13
 
+/* socket(2): the refused capability check (the cap_capable tracepoint,
+ * in recent kernels), and the syscall's arguments in the task's registers. */
+SEC("tp_btf/cap_capable")
+int BPF_PROG(guard_observe_cap, const struct cred *cred, struct user_namespace *target_ns,
+	     const struct user_namespace *capable_ns, int cap, int ret)
+{
+	struct pt_regs *regs;
+
+	if (cap != CAP_NET_RAW || ret == 0 || !in_target())
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs || regs->orig_ax != NR_socket || regs->di != AF_PACKET)
+		return 0; /* io_uring's requests: guard_observe_uring */
+	report_socket(GUARD_HOOK_CAP, (__u32)regs->di, (__u32)regs->si, (__u32)regs->dx);
+	return 0;
+}
+
+/* Without cap_capable: the arguments at sys_enter, the result at sys_exit.
+ * Every syscall of the machine pays for these two (the slow syscall path
+ * for every task), so only when cap_capable is missing. */
 SEC("tp_btf/sys_enter")
-int BPF_PROG(guard_observe_socket, struct pt_regs *regs, long id)
+int BPF_PROG(guard_observe_sys_enter, struct pt_regs *regs, long id)
 {
 	struct sock_args args;
 	__u32 tid;
@@ -254,7 +274,7 @@ int BPF_PROG(guard_observe_socket, struct pt_regs *regs, long id)
 }
 
 SEC("tp_btf/sys_exit")
-int BPF_PROG(guard_observe_socket_ret, struct pt_regs *regs, long ret)
+int BPF_PROG(guard_observe_sys_exit, struct pt_regs *regs, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct sock_args *args;

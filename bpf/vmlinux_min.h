@@ -142,6 +142,10 @@ struct file {
 	struct inode *f_inode;
 };
 
+struct cred;
+struct user_namespace;
+struct task_struct;
+
 struct io_uring_cqe {
 	__s32 res;
 };

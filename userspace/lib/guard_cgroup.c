@@ -21,8 +21,9 @@
  * this backend keeps AF_PACKET out the way the kernel itself does: the
  * workload starts without CAP_NET_RAW (bounding, ambient, inheritable,
  * permitted and effective sets), which packet_create requires — for
- * socket(2) and io_uring's IORING_OP_SOCKET alike. Observers on the
- * sys_enter/sys_exit and io_uring_complete raw tracepoints report them. The capability cannot be given
+ * socket(2) and io_uring's IORING_OP_SOCKET alike. Observers on raw
+ * tracepoints (cap_capable, or sys_enter/sys_exit where it is missing;
+ * and io_uring_complete) report them. The capability cannot be given
  * back: with --continue the original runs on without it. */
 static int cgroup_probe(const struct snap_features *f, const char **ret_why)
 {
@@ -38,29 +39,49 @@ static int cgroup_probe(const struct snap_features *f, const char **ret_why)
 	return 0;
 }
 
+/* Program sets by name, best first: the observers only report, and each
+ * needs a tracepoint some kernels lack (cap_capable is recent;
+ * io_uring_complete took its cqe argument in 6.0), so a kernel that refuses one still gets the guard. */
+static bool observer(const char *name)
+{
+	return !strncmp(name, "guard_observe_", 14);
+}
+
 static bool cgroup_program(const char *name)
 {
 	return strncmp(name, "guard_lsm_", 10) != 0;
 }
 
-/* Without the io_uring observer: its tracepoint's arguments changed over time. */
-static bool cgroup_program_no_uring(const char *name)
+static bool set_cap_uring(const char *name)
 {
-	return cgroup_program(name) && strcmp(name, "guard_observe_uring") != 0;
+	return cgroup_program(name) && strncmp(name, "guard_observe_sys_", 18);
 }
 
-static bool cgroup_program_unobserved(const char *name)
+static bool set_cap(const char *name)
 {
-	return cgroup_program(name) && strncmp(name, "guard_observe_", 14) != 0;
+	return cgroup_program(name) && (!observer(name) || !strcmp(name, "guard_observe_cap"));
+}
+
+static bool set_sys_uring(const char *name)
+{
+	return cgroup_program(name) && strcmp(name, "guard_observe_cap");
+}
+
+static bool set_sys(const char *name)
+{
+	return set_sys_uring(name) && strcmp(name, "guard_observe_uring");
+}
+
+static bool set_unobserved(const char *name)
+{
+	return cgroup_program(name) && !observer(name);
 }
 
 static int cgroup_load(struct snap_guard *g)
 {
-	bool (*const sets[])(const char *) = { cgroup_program, cgroup_program_no_uring, cgroup_program_unobserved };
+	bool (*const sets[])(const char *) = { set_cap_uring, set_cap, set_sys_uring, set_sys, set_unobserved };
 	int r = -EINVAL;
 
-	/* The observers only report: a kernel that refuses them still gets
-	 * the guard. */
 	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
 		r = snap_guard_load(g, sets[i]);
 		if (r == 0)
@@ -130,26 +151,29 @@ static int cgroup_attach(struct snap_ctx *ctx, struct snap_guard *g)
 
 	/* Observers: each for itself (reporting only). */
 	struct bpf_program *observers[] = {
-		g->skel->progs.guard_observe_socket,
-		g->skel->progs.guard_observe_socket_ret,
+		g->skel->progs.guard_observe_cap,
+		g->skel->progs.guard_observe_sys_enter,
+		g->skel->progs.guard_observe_sys_exit,
 		g->skel->progs.guard_observe_uring,
 	};
-	int observed = 0;
+	int loaded = 0, attached = 0;
 
 	for (size_t i = 0; i < sizeof(observers) / sizeof(observers[0]); i++) {
 		if (!bpf_program__autoload(observers[i]))
 			continue;
+		loaded++;
 		r = snap_guard_add_link(g, bpf_program__attach(observers[i]));
 		if (r == 0)
-			observed++;
+			attached++;
 		else
 			snap_log(ctx, SNAP_LOG_DEBUG, "guard: %s: %s", bpf_program__name(observers[i]), strerror(-r));
 	}
-	g->packet_observed = observed == 3;
+	/* socket(2) (cap_capable, or sys_enter + sys_exit) and io_uring. */
+	g->packet_observed = loaded >= 2 && attached == loaded;
 	if (!g->packet_observed)
 		snap_log(ctx, SNAP_LOG_INFO, "guard: AF_PACKET sockets are refused (no CAP_NET_RAW) but %s reported: "
-					     "the kernel refused some of the raw tracepoint observers",
-			 observed ? "not all are" : "none is");
+					     "this kernel lacks some of the tracepoints that observe them",
+			 attached ? "not all are" : "none is");
 	return 0;
 }
 #else
