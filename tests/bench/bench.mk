@@ -14,3 +14,10 @@ $(B)/tests/bench/bench_workload: tests/bench/bench_workload.c
 	$(CC) -O1 -g -std=gnu11 -D_GNU_SOURCE $(WARN) $< -o $@
 
 engine: $(B)/tests/bench/bench_workload
+
+# dirtier: the pre-copy benchmark's workload (writes 1% of its pages per 100 ms).
+$(B)/tests/bench/dirtier: tests/bench/dirtier.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 $(WARN) $< -o $@
+
+engine: $(B)/tests/bench/dirtier

@@ -169,9 +169,20 @@ int snap_capture(struct snap_ctx *ctx, pid_t pid, const char *dir, const struct 
 			return snap_err(ctx, r, "dirty tracking '%s': %s", opts->dirty_backend ? opts->dirty_backend : "any",
 					r == -ENOENT ? "unknown or not available here (uffd-wp, soft-dirty, none)"
 						     : strerror(-r));
-		r = snap_precopy_run(ctx, pid, opts->precopy_rounds, dirty, &pc);
-		if (r < 0)
-			return r;
+		if (!opts->dirty_backend && dirty == &snap_dirty_none_ops) {
+			/* no tracking here: a pre-copy would copy everything twice */
+		} else {
+			r = snap_precopy_run(ctx, pid, opts->precopy_rounds, dirty, &pc);
+			if (r == -ESRCH || (r < 0 && opts->dirty_backend))
+				return r;
+			if (r < 0) {
+				/* e.g. a seccomp profile forbids userfaultfd in the target */
+				snap_log(ctx, SNAP_LOG_WARN, "pre-copy is not possible (%s); capturing with the process frozen throughout",
+					 snap_ctx_error(ctx));
+				ctx->error[0] = '\0';
+				pc = NULL;
+			}
+		}
 	}
 	r = snap_freeze(ctx, pid, &fr);
 	if (r < 0)

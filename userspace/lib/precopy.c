@@ -221,8 +221,8 @@ int snap_precopy_run(struct snap_ctx *ctx, pid_t pid, unsigned int rounds, const
 	pc->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	pc->pm = malloc(BATCH * 8);
 	if (pc->pagemap_fd < 0 || pc->mem_fd < 0 || !pc->pm) {
-		r = snap_err(ctx, errno == ENOENT ? -ESRCH : -errno, "process %d: %s", (int)pid,
-			     errno == ENOENT ? "does not exist" : strerror(errno));
+		r = errno == ENOENT ? snap_err(ctx, -ESRCH, "process %d does not exist", (int)pid)
+				    : snap_err(ctx, -errno, "process %d: %s", (int)pid, strerror(errno));
 		goto fail;
 	}
 	r = ops->start(ctx, pid, &pc->dirty);
