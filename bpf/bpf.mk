@@ -58,3 +58,10 @@ $(B)/tests/run/progs/%: tests/run/progs/%.c include/snap/ready.h include/snap/sn
 	$(CC) $(RUN_PROG_CFLAGS) $< -o $@
 
 engine: $(RUN_PROG_BIN)
+
+# The LSM backend, in a qemu guest booted with Debian's 6.1 kernel and the bpf LSM
+# on (this host's kernel refuses LSM programs): minutes under TCG, so not in make check.
+check-guard-lsm: engine
+	./scripts/qemu-guard-lsm
+
+.PHONY: check-guard-lsm

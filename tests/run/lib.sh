@@ -130,7 +130,8 @@ nothing_left() {
 run_test() {
 	local name=$1 fn=$2 log rc left
 	log=$WORK/test-$((TESTNUM + 1)).log
-	(set -eu; "$fn") >"$log" 2>&1
+	# shellcheck disable=SC2016 # expanded when the trap fires
+	(set -eEu; trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR; "$fn") >"$log" 2>&1
 	rc=$?
 	if [ "$rc" -eq 77 ]; then
 		skip "$name" "$(grep '^SKIP: ' "$log" | tail -n 1 | cut -c7-)"

@@ -269,7 +269,7 @@ t_timeout() {
 	expect_fail 124 "did not reach its snapshot point within 1 s; it was killed" "$WORK/to" \
 		sc run --timeout 1 --out "$WORK/to-snap" -- sleep 600.1 </dev/null
 	[ $((SECONDS - t0)) -lt 10 ] || die "took $((SECONDS - t0)) s"
-	! pgrep -f 'sleep 600.1' || die "the workload still runs"
+	! pgrep -f '^sleep 600.1' || die "the workload still runs"
 }
 
 # kill -SIG snapctl while its workload has not reached its snapshot point.
@@ -279,17 +279,19 @@ interrupted() {
 	env --default-signal=INT,TERM "$SNAPCTL" run --out "$WORK/int-snap" -- sleep 600.2 \
 		</dev/null >"$WORK/int.out" 2>"$WORK/int.err" {RUN_LOCK}>&- &
 	pid=$!
-	for _ in $(seq 200); do
-		pgrep -f 'sleep 600.2' >/dev/null && break
+	# The workload itself (snapctl's own command line has the same words).
+	for _ in $(seq 500); do
+		pgrep -f '^sleep 600.2' >/dev/null && break
 		sleep 0.02
 	done
-	pgrep -f 'sleep 600.2' >/dev/null || die "the workload never started"
+	pgrep -f '^sleep 600.2' >/dev/null || die "the workload never started"
 	kill -s "$sig" "$pid"
 	wait "$pid" || rc=$?
 	cat "$WORK/int.out" "$WORK/int.err"
 	[ "$rc" -eq "$want" ] || die "SIG$sig: exit $rc, want $want"
-	grep -q "^snapctl run: interrupted before the workload's snapshot point; it was killed$" "$WORK/int.err"
-	! pgrep -f 'sleep 600.2' || die "the workload survived"
+	grep -q "^snapctl run: interrupted before the workload's snapshot point; it was killed$" "$WORK/int.err" ||
+		die "no 'interrupted' line"
+	! pgrep -f '^sleep 600.2' || die "the workload survived"
 }
 
 t_sigint() { interrupted INT 130; }
@@ -309,7 +311,7 @@ time.sleep(600.3)' </dev/null
 t_protocol() {
 	expect_fail 1 "wrote \"hello\" on SNAPCTL_READY_FD, not \"ready\"" "$WORK/proto" \
 		sc run --out "$WORK/proto-snap" -- bash -c 'echo hello >&"$SNAPCTL_READY_FD"; exec sleep 600.4' </dev/null
-	! pgrep -f 'sleep 600.4' || die "the workload survived"
+	! pgrep -f '^sleep 600.4' || die "the workload survived"
 }
 
 t_out_exists() {
