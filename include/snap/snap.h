@@ -245,6 +245,8 @@ struct snap_guard_denial {
 	uint64_t count;
 };
 
+struct snap_run_result;
+
 struct snap_run_opts {
 	char *const *argv;          /* CMD ARGS; argv[0] without a '/' is searched in PATH */
 	bool leave_running;         /* answer "continued" and wait for the workload */
@@ -256,6 +258,11 @@ struct snap_run_opts {
 	int cancel_fd;              /* polls readable when the run must stop (a signalfd), or -1 */
 	/* Passed to snap_capture(); its ready_fd and leave_running are run's. */
 	struct snap_capture_opts capture;
+	/* With leave_running: called once the phase is over (captured, guard
+	 * off, cgroup gone) and before the workload hears "continued", which
+	 * may be long before it exits: the moment to report the phase. */
+	void (*phase_end)(const struct snap_run_result *res, void *user);
+	void *user;
 };
 
 /* Where the run ended (SNAP_RUN_DONE when it returned 0). */

@@ -96,6 +96,36 @@ static void print_denials_text(const struct snap_run_result *res)
 		printf("guard: nothing denied\n");
 }
 
+struct phase_report {
+	const char *out;
+	bool leave_running;
+	bool printed;
+};
+
+/* The phase's report: what the guard denied, what was captured. */
+static void print_phase(const struct snap_run_result *res, struct phase_report *rep)
+{
+	print_denials_text(res);
+	if (res->captured) {
+		const struct snap_capture_result *cap = &res->capture;
+		double ratio = cap->bytes_stored ? (double)cap->bytes_memory / (double)cap->bytes_stored : 0;
+
+		printf("captured pid %d into %s: %.1f MiB of memory in %.1f MiB (%.2fx), frozen %.1f ms; "
+		       "ready %.1f ms after its start (guard: %s, set up in %.1f ms); the process was %s\n",
+		       (int)res->pid, rep->out, (double)cap->bytes_memory / 1048576.0, (double)cap->bytes_stored / 1048576.0,
+		       ratio, (double)cap->freeze_ns / 1e6, (double)res->start_ns / 1e6, res->guard_backend,
+		       (double)res->guard_setup_ns / 1e6, rep->leave_running ? "continued" : "ended");
+	}
+	fflush(stdout);
+	rep->printed = true;
+}
+
+/* --continue: the report when the phase ends, not when the workload exits. */
+static void on_phase_end(const struct snap_run_result *res, void *user)
+{
+	print_phase(res, user);
+}
+
 static void json_denials(struct json *j, const struct snap_run_result *res)
 {
 	json_object_begin(j, "guard");
@@ -234,6 +264,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 	};
 	struct snap_run_opts opts = { .cancel_fd = -1 };
 	struct snap_guard_device devices[16];
+	struct phase_report report = { 0 };
 	struct snap_run_result res;
 	const char *out = NULL;
 	sigset_t old;
@@ -272,6 +303,12 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "--no-guard with --guard-backend or --deny-device makes no sense");
 	opts.argv = argv + optind;
 	opts.deny_devices = devices;
+	report.out = out;
+	report.leave_running = opts.leave_running;
+	if (!cli->json) {
+		opts.phase_end = on_phase_end;
+		opts.user = &report;
+	}
 
 	/* The workload's output shares our stdout: ours must not sit in a
 	 * buffer while it writes. */
@@ -298,18 +335,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
 
 		print_json(&res, out, r < 0 ? (msg[0] ? msg : "failed without a reason (a bug: please report it)") : NULL);
 	} else {
-		print_denials_text(&res);
-		if (res.captured) {
-			const struct snap_capture_result *cap = &res.capture;
-			double ratio = cap->bytes_stored ? (double)cap->bytes_memory / (double)cap->bytes_stored : 0;
-
-			printf("captured pid %d into %s: %.1f MiB of memory in %.1f MiB (%.2fx), frozen %.1f ms; "
-			       "ready %.1f ms after its start (guard: %s, set up in %.1f ms); the process was %s\n",
-			       (int)res.pid, out, (double)cap->bytes_memory / 1048576.0,
-			       (double)cap->bytes_stored / 1048576.0, ratio, (double)cap->freeze_ns / 1e6,
-			       (double)res.start_ns / 1e6, res.guard_backend, (double)res.guard_setup_ns / 1e6,
-			       opts.leave_running ? "continued" : "ended");
-		}
+		if (!report.printed)
+			print_phase(&res, &report);
 		if (res.continued && res.exited)
 			printf("the workload (pid %d) exited with status %d\n", (int)res.pid, res.exit_status);
 		fflush(stdout);

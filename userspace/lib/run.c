@@ -796,6 +796,8 @@ int snap_run(struct snap_ctx *ctx, const char *dir, const struct snap_run_opts *
 			goto out;
 		}
 		snap_cgroup_remove(ctx, &run.cg);
+		if (opts->phase_end)
+			opts->phase_end(&res, opts->user);
 		r = continue_workload(&run);
 	} else {
 		reap(&run, false);
