@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "guard.h"
 #include "snap_features.h"
 
 static const char *errno_name(int err)
@@ -53,7 +54,7 @@ static const char *hint_for(int err, int eperm_err, const char *eperm, int other
 	return NULL;
 }
 
-static void print_table(const struct snap_features *f)
+static void print_table(const struct snap_features *f, const struct snap_guard_probe *gp)
 {
 	printf("%-34s %-4s %s\n", "FEATURE", "HERE", "NOTE");
 	row("kernel", -1, "%s", f->kernel);
@@ -135,6 +136,21 @@ static void print_table(const struct snap_features *f)
 		row("  bpf in the active LSMs", -1, "unknown: securityfs not mounted and lsm_list_modules: %s",
 		    errno_name(f->bpf.lsm_active));
 
+	/* The guard of snapctl run: the backend it would use, and each one. */
+	if (gp->chosen)
+		row("guard (snapctl run)", 1, "%s backend", gp->chosen);
+	else
+		row("guard (snapctl run)", 0, "%s", gp->built ? "no backend works here" : "not built (no clang or bpftool)");
+	for (size_t i = 0; i < gp->nr_backends; i++) {
+		const struct snap_guard_probe_backend *b = &gp->backends[i];
+		char name[40];
+
+		snprintf(name, sizeof(name), "  guard backend %s", b->name);
+		if (b->usable.available)
+			row(name, 1, "%s", b->note);
+		else
+			row(name, 0, "%s: %s", errno_name(b->usable.err), b->note);
+	}
 	row("cpu xcr0", -1, "0x%llx", (unsigned long long)f->cpu.xcr0);
 	row("cpu xsave area", -1, "%u bytes", f->cpu.xsave_size);
 }
@@ -149,7 +165,7 @@ static void json_error(struct json *j, const char *key, const struct snap_featur
 		json_string(j, key, errno_name(f->err));
 }
 
-static void print_json(const struct snap_features *f)
+static void print_json(const struct snap_features *f, const struct snap_guard_probe *gp)
 {
 	const struct {
 		const char *key;
@@ -244,6 +260,22 @@ static void print_json(const struct snap_features *f)
 	json_object_end(&j);
 	json_object_end(&j);
 
+	json_object_begin(&j, "guard");
+	json_bool(&j, "built", gp->built);
+	if (gp->chosen)
+		json_string(&j, "backend", gp->chosen);
+	else
+		json_null(&j, "backend");
+	json_object_begin(&j, "backends");
+	for (size_t i = 0; i < gp->nr_backends; i++) {
+		json_object_begin(&j, gp->backends[i].name);
+		json_bool(&j, "available", gp->backends[i].usable.available);
+		json_error(&j, "error", &gp->backends[i].usable);
+		json_string(&j, "note", gp->backends[i].note);
+		json_object_end(&j);
+	}
+	json_object_end(&j);
+	json_object_end(&j);
 	json_object_begin(&j, "cpu");
 	json_hex(&j, "xcr0", f->cpu.xcr0);
 	json_uint(&j, "xsave_size", f->cpu.xsave_size);
@@ -274,6 +306,7 @@ static void print_json(const struct snap_features *f)
 
 int cmd_check(struct cli *cli, int argc, char **argv)
 {
+	struct snap_guard_probe gp;
 	struct snap_features f;
 	int r;
 
@@ -292,9 +325,10 @@ int cmd_check(struct cli *cli, int argc, char **argv)
 	r = snap_features_probe(&f);
 	if (r < 0)
 		return cli_fail(cli, "probing the kernel's features failed: %s", strerror(-r));
+	snap_guard_probe(&f, &gp);
 	if (cli->json)
-		print_json(&f);
+		print_json(&f, &gp);
 	else
-		print_table(&f);
+		print_table(&f, &gp);
 	return 0;
 }
