@@ -93,6 +93,10 @@ engine: $(B)/snapctl $(UNIT_BIN) $(PROG_BIN)
 check:
 	./scripts/check
 
+# Tests that need another kernel (soft-dirty, the bpf LSM), in a qemu guest.
+check-kernel: all
+	./scripts/check-kernel
+
 bench: all
 	./scripts/bench
 
@@ -102,5 +106,5 @@ lint:
 clean:
 	rm -rf build build-san
 
-.PHONY: all engine check bench lint clean
+.PHONY: all engine check check-kernel bench lint clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
