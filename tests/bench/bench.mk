@@ -21,3 +21,11 @@ $(B)/tests/bench/dirtier: tests/bench/dirtier.c
 	$(CC) -O2 -g -std=gnu11 $(WARN) $< -o $@
 
 engine: $(B)/tests/bench/dirtier
+
+# uffd_raw: a bare UFFDIO_COPY fault loop, the page server's ceiling
+# (scripts/bench-lazy runs it beside lazy restores).
+$(B)/tests/bench/uffd_raw: tests/bench/uffd_raw.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
+
+engine: $(B)/tests/bench/uffd_raw
