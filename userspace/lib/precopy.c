@@ -88,18 +88,26 @@ static struct shadow *add_shadow(struct snap_precopy *pc, uint64_t start, uint64
 	return s;
 }
 
-/* Copies pages [first, first + count) of shadow s from the process. */
+/* Copies pages [first, first + count) of shadow s from the process, in
+ * pieces (the kernel caps one read near 2 GiB and may return less). */
 static int copy_pages(struct snap_precopy *pc, struct shadow *s, uint64_t first, uint64_t count, bool frozen)
 {
+	const uint64_t piece = 64ull << 20;
 	uint64_t addr = s->start + first * PAGE, len = count * PAGE;
-	struct iovec local = { s->buf + first * PAGE, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n = sys_process_vm_readv(pc->pid, &local, 1, &remote, 1);
 
-	if (n != (ssize_t)len) {
-		/* unreadable (PROT_NONE) or changing: through /proc/PID/mem */
-		n = pread(pc->mem_fd, s->buf + first * PAGE, len, (off_t)addr);
-		if (n != (ssize_t)len)
-			return n < 0 ? -errno : -EIO;
+	for (uint64_t done = 0; done < len;) {
+		uint64_t want = len - done < piece ? len - done : piece;
+		struct iovec local = { s->buf + first * PAGE + done, want };
+		struct iovec remote = { (void *)(uintptr_t)(addr + done), want };
+		ssize_t n = sys_process_vm_readv(pc->pid, &local, 1, &remote, 1);
+
+		if (n <= 0) {
+			/* unreadable (PROT_NONE) or changing: through /proc/PID/mem */
+			n = pread(pc->mem_fd, s->buf + first * PAGE + done, want, (off_t)(addr + done));
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+		}
+		done += (uint64_t)n;
 	}
 	for (uint64_t i = first; i < first + count; i++)
 		put_bit(s->have, i);
