@@ -492,7 +492,6 @@ static int serve(struct server *s, const struct snap_lazy_opts *opts, uint64_t r
 
 	for (;;) {
 		uint32_t n = 0;
-		bool more = false;
 
 		for (uint32_t i = 0; i < s->nr_clients; i++) {
 			pfd[n].fd = s->clients[i].dead ? -1 : s->clients[i].uffd;
@@ -523,10 +522,9 @@ static int serve(struct server *s, const struct snap_lazy_opts *opts, uint64_t r
 		if (prefetching)
 			for (uint32_t i = 0; i < s->nr_clients; i++)
 				if (!s->clients[i].dead)
-					more |= prefetch_some(s, &s->clients[i]);
+					prefetch_some(s, &s->clients[i]);
 		if (recorded && all_done(s))
 			return 0;
-		(void)more;
 	}
 }
 

@@ -19,10 +19,11 @@ int snap_proc_read_state(struct snap_ctx *ctx, pid_t pid, struct snap_inject *in
  * sigaltstack, tid address, rseq, robust list, name. Appends to img. */
 int snap_proc_read_thread(struct snap_ctx *ctx, pid_t pid, pid_t tid, struct snap_inject *inj,
 			  struct snap_image *img);
-/* Every fd; refuses sockets, pipes beyond stdio, and unknown kinds. */
+/* Every fd (ready_fd: the readiness fd, recorded as such); refuses
+ * sockets and kinds neither this module nor fdkind.c can restore. */
 int snap_proc_read_fds(struct snap_ctx *ctx, pid_t pid, int ready_fd, struct snap_image *img);
 /* Turns the memory map into image mappings (no contents yet); refuses
- * shared, deleted and device mappings. */
+ * SysV shared memory and device mappings. */
 int snap_proc_read_vmas(struct snap_ctx *ctx, pid_t pid, const struct snap_map *maps, size_t n,
 			struct snap_image *img);
 /* Adds (or finds) the file record for path, checking it is the inode the
