@@ -15,6 +15,10 @@ struct snap_dirty_ops;
 /* Every backend's state starts with this. */
 struct snap_dirty {
 	const struct snap_dirty_ops *ops;
+	/* Non-zero: a pagemap entry whose swap type and offset (bits 0-54)
+	 * match this one's, with the swapped bit, is a mark the backend left
+	 * on a never-touched page (uffd-wp's marker), not a page of data. */
+	uint64_t hole_entry;
 };
 
 struct snap_dirty_ops {

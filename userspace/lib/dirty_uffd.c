@@ -94,6 +94,36 @@ static int take_uffd(struct snap_ctx *ctx, pid_t pid)
 	return fd;
 }
 
+/* Write-protecting a never-touched page leaves a marker, which pagemap
+ * shows as a swapped page (swap type and offset of the kernel's own).
+ * Learnt from a page of ours; 0 when pagemap hides swap entries (no
+ * CAP_SYS_ADMIN): then markers read as pages, which costs only copies
+ * of zeros. */
+static uint64_t learn_marker(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+	uint8_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int uffd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK), fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+
+	if (page != MAP_FAILED && uffd >= 0 && fd >= 0 && sys_uffd_api(uffd, &api) == 0) {
+		struct uffdio_register reg = { .range = { (uint64_t)(uintptr_t)page, 4096 },
+					       .mode = UFFDIO_REGISTER_MODE_WP };
+		struct uffdio_writeprotect wp = { .range = reg.range, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		if (sys_uffd_register(uffd, &reg) == 0 && sys_uffd_writeprotect(uffd, &wp) == 0 &&
+		    pread(fd, &e, 8, (off_t)((uintptr_t)page / 4096 * 8)) == 8 &&
+		    (!(e & (1ull << 62)) || (e & ((1ull << 55) - 1)) == 0))
+			e = 0; /* not a swap entry, or one without its type and offset */
+	}
+	if (fd >= 0)
+		close(fd);
+	if (uffd >= 0)
+		close(uffd);
+	if (page != MAP_FAILED)
+		munmap(page, 4096);
+	return e;
+}
+
 static int uffd_start(struct snap_ctx *ctx, pid_t pid, struct snap_dirty **ret)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
@@ -106,6 +136,7 @@ static int uffd_start(struct snap_ctx *ctx, pid_t pid, struct snap_dirty **ret)
 	if (!d)
 		return snap_err(ctx, -ENOMEM, "out of memory");
 	d->base.ops = &snap_dirty_uffd_ops;
+	d->base.hole_entry = learn_marker();
 	d->uffd = take_uffd(ctx, pid);
 	if (d->uffd < 0) {
 		r = d->uffd;

@@ -22,6 +22,7 @@
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAPPED (1ull << 62)
 #define PM_FILE (1ull << 61)
+#define PM_FRAME ((1ull << 55) - 1) /* swap type and offset, for a swapped page */
 #define BATCH 65536
 /* A running round that finds less than this written ends the pre-copy. */
 #define SETTLED_BYTES (16ull << 20)
@@ -118,10 +119,11 @@ static int copy_pages(struct snap_precopy *pc, struct shadow *s, uint64_t first,
 	return 0;
 }
 
-/* Pages of s that exist and are to be stored: pagemap, like a plain dump. */
+/* Pages of s that exist and are to be stored: pagemap, like a plain dump,
+ * less the marks dirty tracking left on never-touched pages. */
 static int present(struct snap_precopy *pc, const struct shadow *s, uint8_t *out)
 {
-	uint64_t pages = (s->end - s->start) / PAGE;
+	uint64_t pages = (s->end - s->start) / PAGE, hole = pc->dirty->hole_entry & PM_FRAME;
 
 	memset(out, 0, pages / 8 + 1);
 	for (uint64_t done = 0; done < pages;) {
@@ -130,6 +132,8 @@ static int present(struct snap_precopy *pc, const struct shadow *s, uint8_t *out
 			return -EIO;
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t e = pc->pm[i];
+			if (hole && (e & PM_SWAPPED) && (e & PM_FRAME) == hole)
+				e = 0;
 			bool want = s->whole || (s->file ? ((e & PM_SWAPPED) || ((e & PM_PRESENT) && !(e & PM_FILE)))
 							 : (e & (PM_PRESENT | PM_SWAPPED)));
 			if (want)
