@@ -88,6 +88,22 @@ struct snap_restore_opts {
 	bool record;             /* lazy: record DIR/workingset from the faults served */
 	bool no_prefetch;        /* lazy: serve faults only (tests, benchmarks) */
 	const char *server_log;  /* lazy: the page server's log (NULL: stderr) */
+	/* lazy: when > 0, a pipe's write end (the caller's; not closed here):
+	 * the page server writes one struct snap_lazy_stats on it when it
+	 * ends. End of file without one: it failed (its log says why). A
+	 * foreground restore reads its own into the result instead. */
+	int stats_fd;
+};
+
+/* What a lazy restore's page server did, sent once when it ends. */
+struct snap_lazy_stats {
+	uint64_t faults;           /* faults answered */
+	uint64_t zero_faults;      /* of them, with a zero page (memory the snapshot does not hold) */
+	uint64_t bytes_on_demand;  /* copied to answer faults */
+	uint64_t bytes_prefetched; /* copied before they were touched */
+	uint64_t serve_ns;         /* from the server's start to its end */
+	uint32_t complete;         /* 1: every page was in; 0: the processes ended first */
+	uint32_t reserved;
 };
 
 struct snap_restore_result {
@@ -102,7 +118,13 @@ struct snap_restore_result {
 	pid_t ns_init_pid;       /* the namespace's init: with detach, the child to reap */
 	bool lazy;
 	pid_t page_server_pid;   /* lazy: the server's supervisor (exits when every page is in) */
+	bool have_server_stats;  /* lazy in the foreground: server holds the page server's record */
+	struct snap_lazy_stats server;
 };
+
+/* Whether this kernel's userfaultfd can serve a lazy restore (the syscall
+ * is allowed here, with the fork, remap, remove and unmap events). */
+bool snap_lazy_supported(void);
 
 /* Validates DIR completely, then creates the process. In the foreground
  * (opts->detach false) waits for it and fills exit_status. With pid_ns,

@@ -9,8 +9,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 # ---- round trips: each program, dynamic and static, eager and lazy ------
+# (everything after this loop restores with the default: lazy)
 for mode in eager lazy; do
-	if [ $mode = lazy ]; then RESTORE_ARGS="--lazy"; else RESTORE_ARGS=""; fi
+	RESTORE_ARGS="--$mode"
 	for prog in lazy_ops protections filemap heap files signals clock threads shm churn fdkinds; do
 		roundtrip "$prog ($mode)" "$prog"
 	done
@@ -197,6 +198,61 @@ crash_record_test() {
 }
 crash_record_test
 
+# A child forked after restore that outlives the restored process: its
+# memory, never touched since, still comes from the snapshot (prefetch on
+# or off), not zeros.
+orphan_test() {
+	local args=$1 dir="$WORK/orphan$1" name="lazy: an orphaned child of the restored process gets its memory${1:+ ($1)}"
+	start_prog "$dir" orphan 64 || { not_ok "$name: not ready"; return; }
+	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
+	reap_prog
+	: >"$dir/prog.out"
+	local rc=0
+	# shellcheck disable=SC2086
+	echo go | "$SNAPCTL" restore "$dir/snap" $args >"$dir/restore.out" 2>"$dir/restore.err" || rc=$?
+	local deadline=$((SECONDS + 30))
+	while ! grep -q '^child' "$dir/prog.out" && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
+	if [ $rc -eq 0 ] && grep -q '^child ok' "$dir/prog.out"; then
+		ok "$name"
+	else
+		not_ok "$name (status $rc)" "$dir/prog.out" "$dir/restore.err" "$dir/prog.err"
+	fi
+}
+orphan_test ""
+orphan_test "--no-prefetch"
+
+# The default restore is lazy where userfaultfd allows it (as here), and
+# its --json tells what the page server did; --eager loads all first.
+default_mode_test() {
+	local dir="$WORK/default-mode" name="restore is lazy by default; --json has the page server's counters; --eager is not"
+	start_prog "$dir" mem_pattern 64 || { not_ok "$name: not ready"; return; }
+	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
+	reap_prog
+	local rc=0 rc2=0
+	: >"$dir/prog.out"
+	echo go | "$SNAPCTL" --json restore "$dir/snap" >"$dir/lazy.json" 2>"$dir/lazy.err" || rc=$?
+	: >"$dir/prog.out"
+	echo go | "$SNAPCTL" --json restore "$dir/snap" --eager >"$dir/eager.json" 2>"$dir/eager.err" || rc2=$?
+	local served
+	served=$(/usr/bin/python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["page_server"]; print(p["bytes_on_demand"]+p["bytes_prefetched"])' \
+		"$dir/lazy.json" 2>/dev/null)
+	if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -q '"lazy":true' "$dir/lazy.json" && grep -q '"complete":true' "$dir/lazy.json" &&
+		[ "${served:-0}" -ge $((64 << 20)) ] && grep -q '"lazy":false' "$dir/eager.json" &&
+		! grep -q page_server "$dir/eager.json" && grep -q '^ok' "$dir/prog.out"; then
+		ok "$name ($served bytes served)"
+	else
+		not_ok "$name (status $rc, $rc2)" "$dir/lazy.json" "$dir/lazy.err" "$dir/eager.json" "$dir/eager.err"
+	fi
+	rc=0
+	"$SNAPCTL" restore "$dir/snap" --eager --record >"$dir/usage.out" 2>"$dir/usage.err" || rc=$?
+	if [ $rc -eq 2 ] && grep -q "for lazy restore" "$dir/usage.err"; then
+		ok "restore --eager --record is a usage error ($(head -c 100 "$dir/usage.err"))"
+	else
+		not_ok "restore --eager --record (status $rc)" "$dir/usage.err"
+	fi
+}
+default_mode_test
+
 # ---- sparse: 16 GiB reserved, 4096 pages touched ------------------------
 sparse_test() {
 	local name="sparse 16 GiB NORESERVE, 4096 pages$1" dir="$WORK/sparse$1" size
@@ -305,10 +361,12 @@ reap_prog
 
 # expect_refusal NAME SNAPDIR PATTERN: restore must fail, say PATTERN, and
 # start nothing (the program's output file gets no "ok").
+# REFUSE_ARGS: more restore options.
 expect_refusal() {
 	local name=$1 snap=$2 pattern=$3 dir="$WORK/refuse-$TESTNUM" rc=0
 	mkdir -p "$dir"
-	echo go | "$SNAPCTL" restore "$snap" >"$dir/out" 2>"$dir/err" || rc=$?
+	# shellcheck disable=SC2086
+	echo go | "$SNAPCTL" restore "$snap" ${REFUSE_ARGS:-} >"$dir/out" 2>"$dir/err" || rc=$?
 	if [ $rc -ne 0 ] && grep -qi -- "$pattern" "$dir/err" && [ "$(wc -l <"$dir/err")" -eq 1 ] &&
 		! grep -qs '^ok' "$snap/../prog.out"; then
 		ok "$name: refused ($(head -c 160 "$dir/err"))"
@@ -329,7 +387,9 @@ damage() { # damage NAME: a fresh copy of the base snapshot
 if [ -d "$base/snap" ]; then
 	s=$(damage chunk); size=$(stat -c %s "$s/pages")
 	flip_byte "$s/pages" $((size / 2))
-	expect_refusal "flipped byte in a chunk" "$s" "checksum"
+	# eager checks every chunk before the process runs (lazy, as it reads
+	# them: corrupt_lazy_test above)
+	REFUSE_ARGS=--eager expect_refusal "flipped byte in a chunk (--eager)" "$s" "checksum"
 	s=$(damage header); flip_byte "$s/pages" 20
 	expect_refusal "flipped byte in the pages header" "$s" "corrupt"
 	s=$(damage meta); flip_byte "$s/meta" 300

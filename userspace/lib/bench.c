@@ -735,6 +735,8 @@ static __attribute__((noreturn)) void launcher_main(struct snap_ctx *ctx, const 
 		rep.start_ns = snap_now_ns();
 		rep.err = snap_restore(ctx, dir, ropts, &rep.res);
 		rep.return_ns = snap_now_ns();
+		if (ropts->stats_fd > 0)
+			close(ropts->stats_fd); /* the page server's alone */
 		if (rep.err < 0)
 			snprintf(rep.error, sizeof(rep.error), "%s", snap_ctx_error(ctx));
 	}
@@ -793,7 +795,7 @@ static int run_restore(struct bench *b, const char *dir, enum snap_bench_mode mo
 	struct launch_report rep;
 	struct run_io io;
 	uint64_t point = 0, ready = 0, deadline;
-	int w[2] = { -1, -1 }, report[2] = { -1, -1 }, r;
+	int w[2] = { -1, -1 }, report[2] = { -1, -1 }, stats[2] = { -1, -1 }, r;
 	pid_t launcher = -1;
 
 	memset(&rep, 0, sizeof(rep));
@@ -806,6 +808,12 @@ static int run_restore(struct bench *b, const char *dir, enum snap_bench_mode mo
 		r = make_output_pipes(b->ctx, &io, w);
 	if (r >= 0 && pipe2(report, O_CLOEXEC) < 0)
 		r = snap_err(b->ctx, -errno, "pipe: %s", strerror(errno));
+	/* lazy: the page server's counters, sent when it ends */
+	if (r >= 0 && ropts.lazy) {
+		if (pipe2(stats, O_CLOEXEC) < 0)
+			r = snap_err(b->ctx, -errno, "pipe: %s", strerror(errno));
+		ropts.stats_fd = stats[1];
+	}
 	if (r < 0)
 		goto out;
 	fflush(NULL);
@@ -816,6 +824,8 @@ static int run_restore(struct bench *b, const char *dir, enum snap_bench_mode mo
 	}
 	if (launcher == 0) {
 		close(report[0]);
+		if (stats[0] >= 0)
+			close(stats[0]);
 		close(io.out_fd);
 		close(io.err_fd);
 		if (io.inotify_fd >= 0)
@@ -825,6 +835,7 @@ static int run_restore(struct bench *b, const char *dir, enum snap_bench_mode mo
 	close_fd(&w[0]);
 	close_fd(&w[1]);
 	close_fd(&report[1]);
+	close_fd(&stats[1]);
 	io.death_fd = report[0];
 	report[0] = -1;
 
@@ -857,8 +868,14 @@ static int run_restore(struct bench *b, const char *dir, enum snap_bench_mode mo
 			/* The server may outlive ready by a lot: that is the measure.
 			 * One still at work after the run's timeout stays n/a. */
 			int e = wait_exit(server, snap_now_ns() + b->timeout_ns, &end);
+			struct snap_lazy_stats st;
+			struct pollfd p = { stats[0], POLLIN, 0 };
 			if (e == 0)
 				run->pages_in_ns = end - rep.start_ns;
+			if (e == 0 && poll(&p, 1, 1000) > 0 && read(stats[0], &st, sizeof(st)) == (ssize_t)sizeof(st)) {
+				run->faults = st.faults;
+				run->bytes_prefetched = st.bytes_prefetched;
+			}
 		}
 	}
 	if (io.have_report && rep.err >= 0 && rep.res.pid > 0 && !io.gone)
@@ -876,6 +893,8 @@ out:
 	close_fd(&w[1]);
 	close_fd(&report[0]);
 	close_fd(&report[1]);
+	close_fd(&stats[0]);
+	close_fd(&stats[1]);
 	run_io_close(&io);
 	return r;
 }

@@ -77,6 +77,7 @@ struct server {
 	const char *dir;
 	/* statistics */
 	uint64_t faults, zero_faults, bytes_copied, bytes_prefetched;
+	bool complete;
 };
 
 static void slog(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -488,7 +489,7 @@ static bool all_done(const struct server *s)
 static int serve(struct server *s, const struct snap_lazy_opts *opts, uint64_t record_until_ns)
 {
 	struct pollfd pfd[MAX_CLIENTS + 1];
-	bool recorded = !s->record;
+	bool recorded = !s->record, main_gone = false;
 
 	for (;;) {
 		uint32_t n = 0;
@@ -500,7 +501,7 @@ static int serve(struct server *s, const struct snap_lazy_opts *opts, uint64_t r
 		pfd[n].fd = s->pidfd;
 		pfd[n++].events = POLLIN;
 		/* Faults first: prefetch only between them. */
-		bool prefetching = !opts->no_prefetch && (recorded || snap_now_ns() >= record_until_ns);
+		bool prefetching = (!opts->no_prefetch || main_gone) && (recorded || snap_now_ns() >= record_until_ns);
 		if (!recorded && snap_now_ns() >= record_until_ns) {
 			write_workingset(s);
 			recorded = true;
@@ -513,18 +514,27 @@ static int serve(struct server *s, const struct snap_lazy_opts *opts, uint64_t r
 			if (!s->clients[i].dead && (i >= n - 1 || (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))) &&
 			    handle_events(s, &s->clients[i]) < 0)
 				return -EIO;
-		if (pfd[n - 1].revents & POLLIN) {
-			/* the restored process ended: nothing left to serve */
+		if (s->pidfd >= 0 && (pfd[n - 1].revents & POLLIN)) {
+			/* The restored process ended. Children it forked may live on
+			 * (a daemon's): their pages are brought in, prefetch or not,
+			 * since without the server their memory would read as zeros.
+			 * A dead child shows as ESRCH on the next copy. */
 			if (!recorded)
 				write_workingset(s);
-			return 0;
+			recorded = true;
+			main_gone = true;
+			s->clients[0].dead = true;
+			close(s->pidfd);
+			s->pidfd = -1;
 		}
 		if (prefetching)
 			for (uint32_t i = 0; i < s->nr_clients; i++)
 				if (!s->clients[i].dead)
 					prefetch_some(s, &s->clients[i]);
-		if (recorded && all_done(s))
+		if (recorded && all_done(s)) {
+			s->complete = s->clients[0].pending == 0;
 			return 0;
+		}
 	}
 }
 
@@ -606,12 +616,32 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 		slog(&s, "stopped serving: %s", strerror(-r));
 		return 1;
 	}
+	if (opts->stats_fd > 0) {
+		struct snap_lazy_stats st = { .faults = s.faults, .zero_faults = s.zero_faults,
+					      .bytes_on_demand = s.bytes_copied, .bytes_prefetched = s.bytes_prefetched,
+					      .serve_ns = snap_now_ns() - s.start_ns, .complete = s.complete };
+		if (write(opts->stats_fd, &st, sizeof(st)) != (ssize_t)sizeof(st))
+			slog(&s, "cannot report statistics: %s", strerror(errno));
+	}
 	if (opts->verbose)
 		slog(&s, "done after %.1f ms: %llu faults (%llu zero), %llu bytes on demand, %llu prefetched",
 		     (double)(snap_now_ns() - s.start_ns) / 1e6, (unsigned long long)s.faults,
 		     (unsigned long long)s.zero_faults, (unsigned long long)s.bytes_copied,
 		     (unsigned long long)s.bytes_prefetched);
 	return 0;
+}
+
+bool snap_lazy_supported(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = SNAP_LAZY_UFFD_FEATURES };
+	int fd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = sys_uffd_api(fd, &api) == 0;
+	close(fd);
+	return ok;
 }
 
 int snap_lazy_start(struct snap_ctx *ctx, const char *dir, const struct snap_image *img, pid_t pid, int uffd,
@@ -654,6 +684,9 @@ int snap_lazy_start(struct snap_ctx *ctx, const char *dir, const struct snap_ima
 		if (server == 0) {
 			_exit(server_main(dir, img, pid, uffd, pidfd, opts));
 		}
+		/* the statistics' reader sees end of file when the server is gone */
+		if (opts->stats_fd > 0)
+			close(opts->stats_fd);
 		/* The supervisor keeps the uffd open: should the server die, the
 		 * process's missing pages must not turn into zero pages. */
 		int st = 0;

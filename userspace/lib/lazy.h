@@ -9,11 +9,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct snap_ctx;
+#include <snap/snap.h>
+
 struct snap_image;
 
 #define SNAP_WORKINGSET_FILE "workingset"
 #define SNAP_WORKINGSET_MAGIC "SNAPWSET"
+
+/* What the restored process's userfaultfd is opened with. */
+#define SNAP_LAZY_UFFD_FEATURES \
+	(UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP)
 
 struct snap_lazy_opts {
 	bool record;           /* write DIR/workingset from the faults served */
@@ -21,6 +26,7 @@ struct snap_lazy_opts {
 	const char *log_path;  /* server log (NULL: the caller's stderr) */
 	bool no_prefetch;      /* serve faults only (tests, benchmarks) */
 	bool verbose;          /* log a summary when done */
+	int stats_fd;          /* > 0: one struct snap_lazy_stats is written here at the end */
 };
 
 struct snap_workingset {

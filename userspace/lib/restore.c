@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +458,19 @@ static void kill_new_process(pid_t pid, const pid_t *tids, uint32_t nr_tids)
 		;
 }
 
+/* The page server's record, sent when it ends: soon after the process it
+ * served, or once its children's pages are in too. */
+static bool read_server_stats(int fd, struct snap_lazy_stats *ret)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	if (poll(&p, 1, 5000) <= 0)
+		return false;
+	n = read(fd, ret, sizeof(*ret));
+	return n == (ssize_t)sizeof(*ret);
+}
+
 int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restore_opts *opts,
 		 struct snap_restore_result *ret_result)
 {
@@ -472,7 +486,7 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 	bool same = false, gone = false, wrote_pidfile = false;
 	struct snap_workingset ws = { 0 };
 	uint8_t *eager = NULL;
-	int uffd = -1;
+	int uffd = -1, stats[2] = { -1, -1 };
 	pid_t pid = -1, *tids = NULL;
 
 	if (!opts)
@@ -587,9 +601,17 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 		goto kill_child;
 	if (uffd >= 0) {
 		struct snap_lazy_opts lo = { .record = opts->record, .log_path = opts->server_log,
-					     .no_prefetch = opts->no_prefetch, .verbose = opts->server_log != NULL };
+					     .no_prefetch = opts->no_prefetch, .verbose = opts->server_log != NULL,
+					     .stats_fd = opts->stats_fd };
+		/* In the foreground the result carries the server's record. */
+		if (!opts->detach && opts->stats_fd <= 0 && pipe2(stats, O_CLOEXEC) == 0)
+			lo.stats_fd = stats[1];
 		r = snap_lazy_start(ctx, dir, &img, pid, uffd, &lo, &res.page_server_pid);
 		uffd = -1; /* the server's now */
+		if (stats[1] >= 0) {
+			close(stats[1]);
+			stats[1] = -1;
+		}
 		if (r < 0)
 			goto kill_child;
 		res.lazy = true;
@@ -632,6 +654,8 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 				;
 			res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
+		if (stats[0] >= 0)
+			res.have_server_stats = read_server_stats(stats[0], &res.server);
 		if (ret_result)
 			*ret_result = res;
 	}
@@ -653,6 +677,9 @@ out:
 	}
 	if (start.pages_fd >= 0)
 		close(start.pages_fd);
+	for (int i = 0; i < 2; i++)
+		if (stats[i] >= 0)
+			close(stats[i]);
 	free(tids);
 	free(eager);
 	snap_workingset_release(&ws);

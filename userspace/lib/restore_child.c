@@ -25,6 +25,7 @@
 #include "compat.h"
 #include "sys.h"
 #include "image.h"
+#include "lazy.h"
 #include "maps.h"
 #include "restore.h"
 #include "restorer/restorer.h"
@@ -440,16 +441,14 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	if (opts->lazy) {
 		/* Anonymous memory will fault to the page server: a userfaultfd
 		 * of this process, registered by the blob once memory is in place. */
-		struct uffdio_api api = { .api = UFFD_API,
-					  .features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP |
-						      UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP };
+		struct uffdio_api api = { .api = UFFD_API, .features = SNAP_LAZY_UFFD_FEATURES };
 		c.uffd = sys_userfaultfd(O_CLOEXEC | O_NONBLOCK);
 		if (c.uffd < 0)
-			die(&c, "cannot create a userfaultfd for lazy restore: %s (restore without --lazy)",
+			die(&c, "cannot create a userfaultfd for lazy restore: %s (restore with --eager)",
 			    strerror(-c.uffd));
 		r = sys_uffd_api(c.uffd, &api);
 		if (r < 0)
-			die(&c, "userfaultfd lacks the events lazy restore needs: %s (restore without --lazy)", strerror(-r));
+			die(&c, "userfaultfd lacks the events lazy restore needs: %s (restore with --eager)", strerror(-r));
 		struct restorer_range *reg = (struct restorer_range *)((char *)args + args->register_off);
 		for (uint32_t i = 0; i < img->nr_vmas; i++)
 			if (img->vmas[i].kind == SNAP_VMA_ANON && !(img->vmas[i].flags & SNAP_VMA_LOCKED))
