@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #define CACHE_SLOTS 64       /* decompressed chunks kept: 16 MiB */
 #define PREFETCH_BATCH 8     /* chunks between two looks at the fault queue */
 #define MAX_CLIENTS 64
+#define AHEAD_SLOTS 4        /* chunks the decompression thread may hold ready */
 
 struct region {
 	uint64_t cur, end;  /* where it is now */
@@ -49,6 +51,22 @@ struct client {
 	uint32_t cursor;          /* prefetch position in the server's order */
 };
 
+/* The decompression thread: checks and decompresses the chunks the
+ * server will want next (the next of a sequential run of faults, the next
+ * in prefetch order) while the server copies the current one. It only
+ * fills its own buffers; the server adopts one when it reaches that chunk. */
+enum { AHEAD_FREE, AHEAD_QUEUED, AHEAD_BUSY, AHEAD_READY, AHEAD_BAD };
+
+struct ahead {
+	bool running, stop;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	struct snap_codec *codec;
+	struct { int32_t chunk; int state; uint8_t *buf; } slot[AHEAD_SLOTS];
+	uint32_t next_victim;
+};
+
 struct server {
 	const struct snap_image *img;
 	const uint8_t *pages;
@@ -60,6 +78,8 @@ struct server {
 	struct snap_codec *codec;
 	struct { int32_t chunk; uint8_t *buf; } cache[CACHE_SLOTS];
 	uint32_t cache_next;
+	struct ahead ahead;
+	int32_t last_fault_chunk;
 	struct client clients[MAX_CLIENTS];
 	uint32_t nr_clients;
 	uint32_t *order;          /* prefetch order: working set, then every chunk */
@@ -156,22 +176,167 @@ static void mark_done(struct client *c, uint64_t idx)
 	}
 }
 
+/* Whether chunk i's stored bytes match its checksum (which covers the
+ * file from the previous chunk's end). Reads only: safe from any thread. */
+static bool chunk_sound(const struct server *s, uint32_t i)
+{
+	const struct snap_rec_chunk *c = &s->img->chunks[i];
+	uint64_t from = i ? s->img->chunks[i - 1].offset + s->img->chunks[i - 1].stored_len
+			  : sizeof(struct snap_pages_header);
+
+	return c->offset + c->stored_len <= s->pages_size && from <= c->offset &&
+	       snap_crc32c(0, s->pages + from, c->offset + c->stored_len - from) == c->crc;
+}
+
+static bool chunk_cached(const struct server *s, uint32_t i)
+{
+	for (uint32_t k = 0; k < CACHE_SLOTS; k++)
+		if (s->cache[k].buf && s->cache[k].chunk == (int32_t)i)
+			return true;
+	return false;
+}
+
+static void *ahead_main(void *arg)
+{
+	struct server *s = arg;
+	struct ahead *a = &s->ahead;
+
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		int k = -1;
+		for (int j = 0; j < AHEAD_SLOTS && k < 0; j++)
+			if (a->slot[j].state == AHEAD_QUEUED)
+				k = j;
+		if (k < 0) {
+			if (a->stop)
+				break;
+			pthread_cond_wait(&a->work, &a->lock);
+			continue;
+		}
+		uint32_t i = (uint32_t)a->slot[k].chunk;
+		const struct snap_rec_chunk *c = &s->img->chunks[i];
+		a->slot[k].state = AHEAD_BUSY;
+		pthread_mutex_unlock(&a->lock);
+		bool ok = chunk_sound(s, i) && snap_codec_decompress(a->codec, s->pages + c->offset, c->stored_len,
+								     a->slot[k].buf, (uint64_t)c->npages * PAGE) == 0;
+		pthread_mutex_lock(&a->lock);
+		a->slot[k].state = ok ? AHEAD_READY : AHEAD_BAD;
+		pthread_cond_broadcast(&a->done);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+static void ahead_start(struct server *s)
+{
+	struct ahead *a = &s->ahead;
+
+	if (snap_codec_new(&a->codec) < 0)
+		return;
+	for (int k = 0; k < AHEAD_SLOTS; k++) {
+		a->slot[k].chunk = -1;
+		a->slot[k].buf = malloc((size_t)SNAP_CHUNK_MAX_PAGES * PAGE);
+		if (!a->slot[k].buf)
+			return;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->work, NULL);
+	pthread_cond_init(&a->done, NULL);
+	a->running = pthread_create(&a->thread, NULL, ahead_main, s) == 0;
+}
+
+static void ahead_stop(struct server *s)
+{
+	struct ahead *a = &s->ahead;
+
+	if (!a->running)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->stop = true;
+	pthread_cond_broadcast(&a->work);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->thread, NULL);
+	a->running = false;
+}
+
+/* Asks the thread for chunk i, unless it is raw, cached, or asked for. */
+static void ahead_post(struct server *s, uint32_t i)
+{
+	struct ahead *a = &s->ahead;
+	int k = -1;
+
+	if (!a->running || i >= s->nr_chunks || s->img->chunks[i].encoding == SNAP_CHUNK_RAW || chunk_cached(s, i))
+		return;
+	pthread_mutex_lock(&a->lock);
+	for (int j = 0; j < AHEAD_SLOTS; j++)
+		if (a->slot[j].chunk == (int32_t)i && a->slot[j].state != AHEAD_FREE)
+			goto out;
+	for (int j = 0; j < AHEAD_SLOTS && k < 0; j++)
+		if (a->slot[j].state == AHEAD_FREE)
+			k = j;
+	/* all taken: the oldest finished one goes (never one at work) */
+	for (uint32_t n = 0; n < AHEAD_SLOTS && k < 0; n++) {
+		uint32_t j = a->next_victim++ % AHEAD_SLOTS;
+		if (a->slot[j].state == AHEAD_READY || a->slot[j].state == AHEAD_BAD || a->slot[j].state == AHEAD_QUEUED)
+			k = (int)j;
+	}
+	if (k >= 0) {
+		a->slot[k].chunk = (int32_t)i;
+		a->slot[k].state = AHEAD_QUEUED;
+		pthread_cond_signal(&a->work);
+	}
+out:
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* Chunk i from the thread: 1 when its buffer is now in cache slot `slot`
+ * (the slot's old buffer goes to the thread), 0 when the thread does not
+ * have it (the server decompresses it itself), -1 when it is corrupt. */
+static int ahead_take(struct server *s, uint32_t i, uint32_t slot)
+{
+	struct ahead *a = &s->ahead;
+	int r = 0;
+
+	if (!a->running)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	for (int k = 0; k < AHEAD_SLOTS; k++) {
+		if (a->slot[k].chunk != (int32_t)i || a->slot[k].state == AHEAD_FREE)
+			continue;
+		if (a->slot[k].state == AHEAD_QUEUED) {
+			a->slot[k].state = AHEAD_FREE; /* not begun: quicker here */
+			break;
+		}
+		while (a->slot[k].state == AHEAD_BUSY)
+			pthread_cond_wait(&a->done, &a->lock);
+		if (a->slot[k].state == AHEAD_READY && s->cache[slot].buf) {
+			uint8_t *b = s->cache[slot].buf;
+			s->cache[slot].buf = a->slot[k].buf;
+			a->slot[k].buf = b;
+			r = 1;
+		} else if (a->slot[k].state == AHEAD_BAD) {
+			r = -1;
+		}
+		a->slot[k].state = AHEAD_FREE;
+		a->slot[k].chunk = -1;
+		break;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
 /* The chunk's pages, checked and decompressed (cached); NULL when corrupt. */
 static const uint8_t *chunk_data(struct server *s, uint32_t i)
 {
 	const struct snap_rec_chunk *c = &s->img->chunks[i];
 	uint64_t len = (uint64_t)c->npages * PAGE;
 
-	if (!s->verified[i]) {
-		uint64_t from = i ? s->img->chunks[i - 1].offset + s->img->chunks[i - 1].stored_len
-				  : sizeof(struct snap_pages_header);
-		if (c->offset + c->stored_len > s->pages_size || from > c->offset ||
-		    snap_crc32c(0, s->pages + from, c->offset + c->stored_len - from) != c->crc)
+	if (c->encoding == SNAP_CHUNK_RAW) {
+		if (!s->verified[i] && !chunk_sound(s, i))
 			return NULL;
 		s->verified[i] = 1;
-	}
-	if (c->encoding == SNAP_CHUNK_RAW)
 		return s->pages + c->offset;
+	}
 	for (uint32_t k = 0; k < CACHE_SLOTS; k++)
 		if (s->cache[k].buf && s->cache[k].chunk == (int32_t)i)
 			return s->cache[k].buf;
@@ -182,8 +347,16 @@ static const uint8_t *chunk_data(struct server *s, uint32_t i)
 			return NULL;
 	}
 	s->cache[slot].chunk = -1;
-	if (snap_codec_decompress(s->codec, s->pages + c->offset, c->stored_len, s->cache[slot].buf, len) < 0)
+	int took = ahead_take(s, i, slot);
+	if (took < 0)
 		return NULL;
+	if (took == 0) {
+		if (!s->verified[i] && !chunk_sound(s, i))
+			return NULL;
+		if (snap_codec_decompress(s->codec, s->pages + c->offset, c->stored_len, s->cache[slot].buf, len) < 0)
+			return NULL;
+	}
+	s->verified[i] = 1;
 	s->cache[slot].chunk = (int32_t)i;
 	return s->cache[slot].buf;
 }
@@ -281,6 +454,10 @@ static int handle_fault(struct server *s, struct client *c, uint64_t addr)
 	    !page_done(c, s->first_page[i] + (orig - s->img->chunks[i].vaddr) / PAGE)) {
 		if (c == &s->clients[0])
 			record_touch(s, (uint32_t)i);
+		/* a sequential reader: its next chunk decompressed meanwhile */
+		if (i == s->last_fault_chunk + 1)
+			ahead_post(s, (uint32_t)i + 1);
+		s->last_fault_chunk = i;
 		return copy_chunk(s, c, (uint32_t)i, false);
 	}
 	/* Not in the snapshot (zero), or removed since: a zero page. */
@@ -429,6 +606,8 @@ static bool prefetch_some(struct server *s, struct client *c)
 		for (uint32_t j = 0; j < ch->npages && !need; j++)
 			need = !page_done(c, s->first_page[i] + j);
 		if (need) {
+			for (uint32_t n = 1; n <= 2 && c->cursor + n < s->nr_order; n++)
+				ahead_post(s, s->order[c->cursor + n]);
 			if (copy_chunk(s, c, i, true) < 0)
 				return false;
 			did++;
@@ -611,7 +790,10 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 
 	s.record = opts->record;
 	s.early_ms = opts->early_ms ? opts->early_ms : 100;
+	s.last_fault_chunk = -2;
+	ahead_start(&s);
 	r = serve(&s, opts, s.start_ns + (uint64_t)(opts->record ? 2000 : 0) * 1000000ull);
+	ahead_stop(&s);
 	if (r < 0) {
 		slog(&s, "stopped serving: %s", strerror(-r));
 		return 1;
