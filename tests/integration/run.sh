@@ -221,6 +221,22 @@ orphan_test() {
 orphan_test ""
 orphan_test "--no-prefetch"
 
+# With transparent huge pages always on (Debian's default), a page the
+# restore writes before the process runs (here a thread's TLS and rseq
+# area, inside a region of the snapshot) must not bring a 2 MiB page of
+# zeros that the page server then finds present and leaves alone.
+thp_test() {
+	local knob=/sys/kernel/mm/transparent_hugepage/enabled was name="lazy: THP always, a huge page around an early write is not zeros"
+	was=$(grep -o '\[[a-z]*\]' "$knob" 2>/dev/null | tr -d '[]')
+	if [ -z "$was" ] || ! echo always 2>/dev/null >"$knob"; then
+		skip "$name" "cannot set $knob to always here"
+		return
+	fi
+	RESTORE_ARGS=--lazy roundtrip "$name" thp
+	echo "$was" >"$knob"
+}
+thp_test
+
 # The default restore is lazy where userfaultfd allows it (as here), and
 # its --json tells what the page server did; --eager loads all first.
 default_mode_test() {

@@ -392,6 +392,13 @@ void snap_restore_child(const struct snap_image *img, const char *dir, int repor
 	int exe_fd = -1, r;
 
 	(void)dir;
+	/* Lazy: no transparent huge pages until the blob has registered the
+	 * lazy memory. A write to one page (an eager chunk, a thread's rseq
+	 * area) would otherwise fill a whole 2 MiB with zeros, which the page
+	 * server then finds present and cannot fill. The blob clears it. */
+	if (opts->lazy && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+		die(&c, "cannot hold transparent huge pages off during a lazy restore: %s (restore with --eager)",
+		    strerror(errno));
 	r = snap_maps_read(0, "/proc/self/maps", &c.cur, &c.nr_cur);
 	if (r < 0)
 		die(&c, "cannot read /proc/self/maps: %s", strerror(-r));

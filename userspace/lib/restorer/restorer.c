@@ -252,6 +252,8 @@ __attribute__((section(".text.entry"), used, noreturn)) void restorer_entry(stru
 			if (r < 0)
 				fail(a, RESTORER_STEP_UFFD_REGISTER, r, reg[i].start);
 		}
+		/* registered: huge pages may come again (faults go to the server) */
+		sys5(__NR_prctl, PR_SET_THP_DISABLE, 0, 0, 0, 0);
 	}
 	if (a->exe_fd >= 0)
 		sys1(__NR_close, a->exe_fd);
