@@ -97,7 +97,8 @@ struct server {
 	const char *dir;
 	/* statistics */
 	uint64_t faults, zero_faults, bytes_copied, bytes_prefetched;
-	bool complete;
+	uint64_t skipped_present, skipped_gone; /* pages found filled, or no longer registered */
+	bool complete, verbose;
 };
 
 static void slog(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -377,6 +378,7 @@ static int copy_chunk(struct server *s, struct client *c, uint32_t i, bool prefe
 	const struct snap_rec_chunk *ch = &s->img->chunks[i];
 	const uint8_t *src = NULL;
 	uint32_t j = 0;
+	bool single = false;
 
 	while (j < ch->npages && !c->dead) {
 		uint64_t idx = s->first_page[i] + j, cur, room, orig = ch->vaddr + (uint64_t)j * PAGE;
@@ -390,8 +392,9 @@ static int copy_chunk(struct server *s, struct client *c, uint32_t i, bool prefe
 			continue;
 		}
 		uint32_t run = 1;
-		while (j + run < ch->npages && (uint64_t)(run + 1) * PAGE <= room && !page_done(c, idx + run))
+		while (!single && j + run < ch->npages && (uint64_t)(run + 1) * PAGE <= room && !page_done(c, idx + run))
 			run++;
+		single = false;
 		if (!src) {
 			src = chunk_data(s, i);
 			if (!src)
@@ -414,7 +417,14 @@ static int copy_chunk(struct server *s, struct client *c, uint32_t i, bool prefe
 			/* present already (the process wrote it after a remove, or a
 			 * racing copy): it is not ours to fill */
 			mark_done(c, idx + copied);
+			s->skipped_present++;
+			if (s->verbose && s->skipped_present <= 4)
+				slog(s, "page %#llx is present already: left as it is",
+				     (unsigned long long)(cur + (uint64_t)copied * PAGE));
 			j++;
+		} else if ((r == -ENOENT || r == -EINVAL || r == -EFAULT) && run - copied > 1) {
+			/* the run may cross into another mapping: page by page */
+			single = true;
 		} else if (r == -EAGAIN) {
 			/* the layout is changing: take the events first */
 			if (handle_events(s, c) < 0)
@@ -425,6 +435,10 @@ static int copy_chunk(struct server *s, struct client *c, uint32_t i, bool prefe
 				return 0;
 			}
 			mark_done(c, idx + copied); /* no longer registered there */
+			s->skipped_gone++;
+			if (s->verbose && s->skipped_gone <= 4)
+				slog(s, "page %#llx is no longer ours to fill (%s)",
+				     (unsigned long long)(cur + (uint64_t)copied * PAGE), strerror(-r));
 			j++;
 		} else {
 			slog(s, "UFFDIO_COPY at %#llx failed: %s", (unsigned long long)cur, strerror(-r));
@@ -788,6 +802,7 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 		for (uint32_t i = 0; i < s.nr_chunks; i++)
 			s.order[s.nr_order++] = i;
 
+	s.verbose = opts->verbose;
 	s.record = opts->record;
 	s.early_ms = opts->early_ms ? opts->early_ms : 100;
 	s.last_fault_chunk = -2;
@@ -806,10 +821,11 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 			slog(&s, "cannot report statistics: %s", strerror(errno));
 	}
 	if (opts->verbose)
-		slog(&s, "done after %.1f ms: %llu faults (%llu zero), %llu bytes on demand, %llu prefetched",
+		slog(&s, "done after %.1f ms: %llu faults (%llu zero), %llu bytes on demand, %llu prefetched; %llu pages found present, %llu no longer registered",
 		     (double)(snap_now_ns() - s.start_ns) / 1e6, (unsigned long long)s.faults,
 		     (unsigned long long)s.zero_faults, (unsigned long long)s.bytes_copied,
-		     (unsigned long long)s.bytes_prefetched);
+		     (unsigned long long)s.bytes_prefetched, (unsigned long long)s.skipped_present,
+		     (unsigned long long)s.skipped_gone);
 	return 0;
 }
 
