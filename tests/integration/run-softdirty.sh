@@ -24,9 +24,16 @@ for variant in "" -static; do
 		not_ok "$name: no soft-dirty passes reported" "$dir/capture.out"
 		continue
 	fi
-	if restore_fg "$dir" "$dir/snap" && grep -qs '^ok' "$dir/prog.out"; then
-		ok "$name: $(grep -o '"freeze_ms":[0-9.]*' "$dir/capture.out")"
-	else
-		not_ok "$name: the restored region is not the one at the freeze" "$dir/restore.err" "$dir/prog.err"
-	fi
+	# the same snapshot restored both ways
+	for mode in eager lazy; do
+		: >"$dir/prog.out"
+		: >"$dir/prog.err"
+		rargs=("--$mode")
+		[ $mode = lazy ] && rargs+=(--server-log "$dir/server.log")
+		if restore_fg "$dir" "$dir/snap" "${rargs[@]}" && grep -qs '^ok' "$dir/prog.out"; then
+			ok "$name, restored --$mode: $(grep -o '"freeze_ms":[0-9.]*' "$dir/capture.out")"
+		else
+			not_ok "$name, restored --$mode: the restored region is not the one at the freeze" "$dir/restore.err" "$dir/prog.err" "$dir/server.log"
+		fi
+	done
 done
