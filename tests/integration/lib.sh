@@ -58,6 +58,22 @@ start_prog() {
 	wait_ready "$PROG_OUT"
 }
 
+# snapshot_of DIR PROG ARGS...: runs PROG to ready, captures it into
+# DIR/snap (which ends it) and empties DIR/prog.out for the restored
+# process; fails when it does not become ready or the capture fails.
+snapshot_of() {
+	local dir=$1 prog=$2
+	shift 2
+	start_prog "$dir" "$prog" "$@" || return 1
+	if ! "$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"; then
+		kill -9 "$PROG_PID" 2>/dev/null
+		reap_prog
+		return 1
+	fi
+	reap_prog
+	: >"$dir/prog.out"
+}
+
 # Lets a still-running original continue: it reads its line and verifies.
 release_prog() {
 	echo go >&"$PROG_FD"

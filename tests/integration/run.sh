@@ -87,10 +87,7 @@ CAPTURE_ARGS="--precopy-rounds 3" roundtrip "shared memory with pre-copy" shm
 lazy_start() {
 	local dir=$1 prog=$2
 	shift 2
-	start_prog "$dir" "$prog" "$@" || return 1
-	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err" || return 1
-	reap_prog
-	: >"$dir/prog.out"
+	snapshot_of "$dir" "$prog" "$@" || return 1
 	rm -f "$dir/go"; mkfifo "$dir/go"
 	exec {GO_FD}<>"$dir/go"
 	"$SNAPCTL" --json restore "$dir/snap" --lazy --no-prefetch --detach --server-log "$dir/server.log" \
@@ -127,10 +124,7 @@ killed_server_test
 
 corrupt_lazy_test() {
 	local dir="$WORK/lazy-corrupt" name="lazy: a corrupt chunk found at fault time kills the process, never feeds it"
-	start_prog "$dir" mem_pattern 64 || { not_ok "$name: not ready"; return; }
-	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
-	reap_prog
-	: >"$dir/prog.out"
+	snapshot_of "$dir" mem_pattern 64 || { not_ok "$name: not ready, or capture failed" "$dir/prog.err" "$dir/capture.err"; return; }
 	local size
 	size=$(stat -c %s "$dir/snap/pages")
 	flip_byte "$dir/snap/pages" $((size / 2)) # inside the region the program reads
@@ -146,10 +140,7 @@ corrupt_lazy_test
 
 workingset_test() {
 	local dir="$WORK/ws" name="lazy: --record writes the working set; --prefault-ws uses it"
-	start_prog "$dir" mem_pattern 64 || { not_ok "$name: not ready"; return; }
-	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
-	reap_prog
-	: >"$dir/prog.out"
+	snapshot_of "$dir" mem_pattern 64 || { not_ok "$name: not ready, or capture failed" "$dir/prog.err" "$dir/capture.err"; return; }
 	local rc=0
 	echo go | "$SNAPCTL" restore "$dir/snap" --lazy --record --server-log "$dir/server.log" >"$dir/r1.out" 2>"$dir/r1.err" || rc=$?
 	# the server writes the set when its recording window ends; wait for it
@@ -203,10 +194,7 @@ crash_record_test
 # or off), not zeros.
 orphan_test() {
 	local args=$1 dir="$WORK/orphan$1" name="lazy: an orphaned child of the restored process gets its memory${1:+ ($1)}"
-	start_prog "$dir" orphan 64 || { not_ok "$name: not ready"; return; }
-	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
-	reap_prog
-	: >"$dir/prog.out"
+	snapshot_of "$dir" orphan 64 || { not_ok "$name: not ready, or capture failed" "$dir/prog.err" "$dir/capture.err"; return; }
 	local rc=0
 	# shellcheck disable=SC2086
 	echo go | "$SNAPCTL" restore "$dir/snap" $args >"$dir/restore.out" 2>"$dir/restore.err" || rc=$?
@@ -241,11 +229,8 @@ thp_test
 # its --json tells what the page server did; --eager loads all first.
 default_mode_test() {
 	local dir="$WORK/default-mode" name="restore is lazy by default; --json has the page server's counters; --eager is not"
-	start_prog "$dir" mem_pattern 64 || { not_ok "$name: not ready"; return; }
-	"$SNAPCTL" capture --pid "$PROG_PID" --out "$dir/snap" >/dev/null 2>"$dir/capture.err"
-	reap_prog
+	snapshot_of "$dir" mem_pattern 64 || { not_ok "$name: not ready, or capture failed" "$dir/prog.err" "$dir/capture.err"; return; }
 	local rc=0 rc2=0
-	: >"$dir/prog.out"
 	echo go | "$SNAPCTL" --json restore "$dir/snap" >"$dir/lazy.json" 2>"$dir/lazy.err" || rc=$?
 	: >"$dir/prog.out"
 	echo go | "$SNAPCTL" --json restore "$dir/snap" --eager >"$dir/eager.json" 2>"$dir/eager.err" || rc2=$?

@@ -20,6 +20,7 @@
 #include "bench.h"
 #include "ctx.h"
 #include "freeze.h" /* snap_now_ns */
+#include "lazy.h"
 #include "sys.h"
 
 extern char **environ;
@@ -869,10 +870,9 @@ static int run_restore(struct bench *b, const char *dir, enum snap_bench_mode mo
 			 * One still at work after the run's timeout stays n/a. */
 			int e = wait_exit(server, snap_now_ns() + b->timeout_ns, &end);
 			struct snap_lazy_stats st;
-			struct pollfd p = { stats[0], POLLIN, 0 };
 			if (e == 0)
 				run->pages_in_ns = end - rep.start_ns;
-			if (e == 0 && poll(&p, 1, 1000) > 0 && read(stats[0], &st, sizeof(st)) == (ssize_t)sizeof(st)) {
+			if (e == 0 && snap_lazy_read_stats(stats[0], 1000, &st)) {
 				run->faults = st.faults;
 				run->bytes_prefetched = st.bytes_prefetched;
 			}

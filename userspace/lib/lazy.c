@@ -189,12 +189,13 @@ static bool chunk_sound(const struct server *s, uint32_t i)
 	       snap_crc32c(0, s->pages + from, c->offset + c->stored_len - from) == c->crc;
 }
 
-static bool chunk_cached(const struct server *s, uint32_t i)
+/* Chunk i's decompressed pages in the cache, or NULL. */
+static uint8_t *cache_find(const struct server *s, uint32_t i)
 {
 	for (uint32_t k = 0; k < CACHE_SLOTS; k++)
 		if (s->cache[k].buf && s->cache[k].chunk == (int32_t)i)
-			return true;
-	return false;
+			return s->cache[k].buf;
+	return NULL;
 }
 
 static void *ahead_main(void *arg)
@@ -266,7 +267,7 @@ static void ahead_post(struct server *s, uint32_t i)
 	struct ahead *a = &s->ahead;
 	int k = -1;
 
-	if (!a->running || i >= s->nr_chunks || s->img->chunks[i].encoding == SNAP_CHUNK_RAW || chunk_cached(s, i))
+	if (!a->running || i >= s->nr_chunks || s->img->chunks[i].encoding == SNAP_CHUNK_RAW || cache_find(s, i))
 		return;
 	pthread_mutex_lock(&a->lock);
 	for (int j = 0; j < AHEAD_SLOTS; j++)
@@ -291,7 +292,7 @@ out:
 }
 
 /* Chunk i from the thread: 1 when its buffer is now in cache slot `slot`
- * (the slot's old buffer goes to the thread), 0 when the thread does not
+ * (the slot's old buffer, allocated by the caller, goes to the thread), 0 when the thread does not
  * have it (the server decompresses it itself), -1 when it is corrupt. */
 static int ahead_take(struct server *s, uint32_t i, uint32_t slot)
 {
@@ -310,7 +311,7 @@ static int ahead_take(struct server *s, uint32_t i, uint32_t slot)
 		}
 		while (a->slot[k].state == AHEAD_BUSY)
 			pthread_cond_wait(&a->done, &a->lock);
-		if (a->slot[k].state == AHEAD_READY && s->cache[slot].buf) {
+		if (a->slot[k].state == AHEAD_READY) {
 			uint8_t *b = s->cache[slot].buf;
 			s->cache[slot].buf = a->slot[k].buf;
 			a->slot[k].buf = b;
@@ -338,9 +339,9 @@ static const uint8_t *chunk_data(struct server *s, uint32_t i)
 		s->verified[i] = 1;
 		return s->pages + c->offset;
 	}
-	for (uint32_t k = 0; k < CACHE_SLOTS; k++)
-		if (s->cache[k].buf && s->cache[k].chunk == (int32_t)i)
-			return s->cache[k].buf;
+	uint8_t *cached = cache_find(s, i);
+	if (cached)
+		return cached;
 	uint32_t slot = s->cache_next++ % CACHE_SLOTS;
 	if (!s->cache[slot].buf) {
 		s->cache[slot].buf = malloc((size_t)SNAP_CHUNK_MAX_PAGES * PAGE);
@@ -827,6 +828,13 @@ static int server_main(const char *dir, const struct snap_image *img, pid_t pid,
 		     (unsigned long long)s.bytes_prefetched, (unsigned long long)s.skipped_present,
 		     (unsigned long long)s.skipped_gone);
 	return 0;
+}
+
+bool snap_lazy_read_stats(int fd, int timeout_ms, struct snap_lazy_stats *ret)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, timeout_ms) > 0 && read(fd, ret, sizeof(*ret)) == (ssize_t)sizeof(*ret);
 }
 
 bool snap_lazy_supported(void)

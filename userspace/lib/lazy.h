@@ -43,6 +43,10 @@ struct snap_workingset {
 int snap_lazy_start(struct snap_ctx *ctx, const char *dir, const struct snap_image *img, pid_t pid, int uffd,
 		    const struct snap_lazy_opts *opts, pid_t *ret_supervisor);
 
+/* Reads the record the server writes on opts->stats_fd when it ends,
+ * waiting up to timeout_ms; false on end of file (it failed) or timeout. */
+bool snap_lazy_read_stats(int fd, int timeout_ms, struct snap_lazy_stats *ret);
+
 /* Reads DIR/workingset if there is one (ret->count 0 when not);
  * validates every index against img. */
 int snap_workingset_load(struct snap_ctx *ctx, const char *dir, const struct snap_image *img,

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/sched.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,19 +457,6 @@ static void kill_new_process(pid_t pid, const pid_t *tids, uint32_t nr_tids)
 		;
 }
 
-/* The page server's record, sent when it ends: soon after the process it
- * served, or once its children's pages are in too. */
-static bool read_server_stats(int fd, struct snap_lazy_stats *ret)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-	ssize_t n;
-
-	if (poll(&p, 1, 5000) <= 0)
-		return false;
-	n = read(fd, ret, sizeof(*ret));
-	return n == (ssize_t)sizeof(*ret);
-}
-
 int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restore_opts *opts,
 		 struct snap_restore_result *ret_result)
 {
@@ -654,8 +640,9 @@ int snap_restore(struct snap_ctx *ctx, const char *dir, const struct snap_restor
 				;
 			res.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
+		/* sent soon after the process ended, or once its children's pages are in */
 		if (stats[0] >= 0)
-			res.have_server_stats = read_server_stats(stats[0], &res.server);
+			res.have_server_stats = snap_lazy_read_stats(stats[0], 5000, &res.server);
 		if (ret_result)
 			*ret_result = res;
 	}
